@@ -1,0 +1,51 @@
+# Layanify WhatsApp — the two commands: `make run` and `make test`. Everything else they need is set up here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck test-sqlite test-postgresql bench lock clean
+
+$(INSTALLED): pyproject.toml requirements.lock requirements-dev.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(INSTALLED)
+
+## Run the product on the embedded default: SQLite under ./data, in-process workers.
+run: install
+	$(BIN)/layanify serve
+
+## Every check: lint, types, and the whole suite on SQLite and on PostgreSQL.
+test: install lint typecheck test-sqlite test-postgresql
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy src
+
+test-sqlite: install
+	LAYANIFY_TEST_DATABASE=sqlite $(BIN)/pytest
+
+test-postgresql: install
+	LAYANIFY_TEST_DATABASE=postgresql $(BIN)/pytest
+
+## Webhook ingest benchmark (installs Debian's wrk as the load generator when it is missing).
+bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/webhook_ingest.py
+
+## Re-pin dependencies after editing pyproject.toml (no registry addresses in the lock files).
+lock: install
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
+		--extra dev --output-file requirements-dev.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from layanify.cli.main import app
+
+app()

@@ -1,0 +1,67 @@
+"""Password hashing (argon2), API key digests and signed session cookies."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+API_KEY_PREFIX = "lay_"
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when the password matches; never raises for a wrong password or a corrupt hash."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with weaker parameters than today's."""
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def new_api_key() -> str:
+    """A new random API key (shown once to its creator)."""
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def api_key_digest(key: str) -> str:
+    """SHA-256 of the key. Keys are 256-bit random, so a fast digest is safe (no guessing to slow down)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class SessionSigner:
+    """Signs and reads the session cookie: `{user_id, workspace_id}` with a timestamp."""
+
+    def __init__(self, secret_key: str, max_age_seconds: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="layanify.session")
+        self._max_age = max_age_seconds
+
+    def dumps(self, user_id: int, workspace_id: int) -> str:
+        """The cookie value for a logged-in user in a workspace."""
+        return self._serializer.dumps({"u": user_id, "w": workspace_id})
+
+    def loads(self, value: str) -> tuple[int, int] | None:
+        """(user_id, workspace_id) from a valid, unexpired cookie, else None."""
+        try:
+            data = self._serializer.loads(value, max_age=self._max_age)
+        except BadSignature:
+            return None
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("u"), int)
+            or not isinstance(data.get("w"), int)
+        ):
+            return None
+        return data["u"], data["w"]

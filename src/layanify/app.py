@@ -1,0 +1,114 @@
+"""The application factory: wiring, lifespan (migrations, writer, in-process workers), routers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from layanify import __version__
+from layanify.accounts.routes import router as accounts_router
+from layanify.accounts.security import SessionSigner
+from layanify.config import Settings, get_settings
+from layanify.contacts.routes import router as contacts_router
+from layanify.conversations.routes import router as conversations_router
+from layanify.crypto.keyring import Keyring
+from layanify.db.engine import create_engine, create_sessionmaker
+from layanify.db.migrate import upgrade
+from layanify.db.session import unit_of_work
+from layanify.errors import install_error_handlers
+from layanify.health.routes import router as health_router
+from layanify.messaging.routes import router as messaging_router
+from layanify.numbers import service as numbers
+from layanify.observability import configure_logging, configure_sentry, get_logger
+from layanify.webhooks.ingest import EventWriter
+from layanify.webhooks.routes import api as webhooks_api
+from layanify.webhooks.routes import router as webhooks_router
+from layanify.webhooks.tasks import WebhookWorker
+
+log = get_logger(__name__)
+
+DESCRIPTION = """
+Layanify WhatsApp: receive, read and (soon) send WhatsApp Business messages.
+
+Authenticate with `Authorization: Bearer <api key>` (create one with `layanify apikey create`)
+or with the session cookie set by `POST /api/v1/auth/login`.
+
+Meta delivers webhooks to `POST /api/webhooks/whatsapp` (signed with `X-Hub-Signature-256`);
+that route is for Meta only and is not listed below.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, *, run_workers: bool | None = None, migrate: bool = True
+) -> FastAPI:
+    """Build the app. Workers run in-process unless `run_workers` is False (scale-out: `layanify worker`)."""
+    settings = settings or get_settings()
+    settings.check_production()
+    keyring = Keyring.from_setting(settings.encryption_keys.get_secret_value())
+    workers_wanted = settings.in_process_workers if run_workers is not False else 0
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        sessionmaker = create_sessionmaker(engine)
+        if migrate:
+            await upgrade(engine)
+        async with unit_of_work(sessionmaker) as session:
+            await numbers.register_seed_number(session, settings, keyring)
+        workers = [
+            WebhookWorker(sessionmaker, settings, name=f"in-process-{i}") for i in range(workers_wanted)
+        ]
+
+        def wake_workers() -> None:
+            for worker in workers:
+                worker.wake()
+
+        writer = EventWriter(engine, max_batch=settings.webhook_ingest_batch, on_stored=wake_workers)
+        await writer.start()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(w.run(stop), name=f"webhook-worker-{i}") for i, w in enumerate(workers)]
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        app.state.event_writer = writer
+        app.state.wake_workers = wake_workers
+        log.info(
+            "started", version=__version__, database=engine.dialect.name, in_process_workers=len(workers)
+        )
+        try:
+            yield
+        finally:
+            await writer.stop()
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await engine.dispose()
+            log.info("stopped")
+
+    app = FastAPI(title="Layanify WhatsApp", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.keyring = keyring
+    app.state.session_signer = SessionSigner(
+        settings.secret_key.get_secret_value(), settings.session_max_age_seconds
+    )
+    install_error_handlers(app)
+    for router in (
+        health_router,
+        webhooks_router,
+        accounts_router,
+        conversations_router,
+        messaging_router,
+        contacts_router,
+        webhooks_api,
+    ):
+        app.include_router(router)
+    return app
+
+
+def build_app() -> FastAPI:
+    """Entry point for `uvicorn --factory layanify.app:build_app`: settings from the environment."""
+    settings = get_settings()
+    configure_logging(settings)
+    configure_sentry(settings)
+    return create_app(settings)

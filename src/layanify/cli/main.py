@@ -1,0 +1,223 @@
+"""The `layanify` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+
+from layanify.accounts import service as accounts
+from layanify.accounts.models import Role
+from layanify.config import ConfigurationError, Settings, get_settings
+from layanify.crypto.keyring import generate_key
+from layanify.db.engine import create_engine, create_sessionmaker
+from layanify.db.migrate import upgrade
+from layanify.db.session import Sessionmaker, unit_of_work
+from layanify.errors import LayanifyError
+from layanify.observability import configure_logging, configure_sentry
+from layanify.webhooks import service as webhooks
+from layanify.webhooks.routes import payload_of
+from layanify.webhooks.tasks import WebhookWorker
+
+app = typer.Typer(help="Layanify WhatsApp: a self-hostable WhatsApp Business inbox.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Inspect and replay received webhook events.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings)
+    try:
+        settings.check_production()
+    except ConfigurationError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
+    return settings
+
+
+def _with_db(work: Callable[[Sessionmaker], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Run `work` with a migrated database; product errors become a clear message and exit code 1."""
+
+    async def main() -> T:
+        engine = create_engine(_settings())
+        try:
+            if migrate:
+                await upgrade(engine)
+            return await work(create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except LayanifyError as exc:
+        typer.secho(f"error: {exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    workers: Annotated[
+        bool, typer.Option("--workers/--no-workers", help="process webhooks in this process")
+    ] = True,
+) -> None:
+    """Run the web app (migrations are applied on start)."""
+    settings = _settings()
+    configure_sentry(settings)
+    from layanify.app import create_app
+
+    application = create_app(settings, run_workers=workers)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=32, help="workers in this process")] = 1,
+) -> None:
+    """Process pending webhook events (run any number of these beside `serve --no-workers`)."""
+    settings = _settings()
+    configure_sentry(settings)
+
+    async def main(sessionmaker: Sessionmaker) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        workers = [WebhookWorker(sessionmaker, settings, name=f"worker-{i}") for i in range(concurrency)]
+        await asyncio.gather(*(w.run(stop) for w in workers))
+
+    _with_db(main)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+
+    async def main(_: Sessionmaker) -> None:
+        return None
+
+    _with_db(main)
+    typer.echo("database is up to date")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="login email")],
+    password: Annotated[str, typer.Option(help="at least 8 characters", prompt=True, hide_input=True)],
+    workspace: Annotated[str | None, typer.Option(help="workspace name (created if new)")] = None,
+    role: Annotated[Role, typer.Option(help="owner or agent")] = Role.OWNER,
+) -> None:
+    """Create a user in a workspace (or add an existing user to one)."""
+
+    async def main(sessionmaker: Sessionmaker) -> tuple[int, int, str]:
+        async with unit_of_work(sessionmaker) as session:
+            user, ws, member = await accounts.create_user(
+                session, email=email, password=password, workspace_name=workspace, role=role
+            )
+            return user.id, ws.id, f"{user.email} is {member.role.value} of workspace {ws.name!r}"
+
+    user_id, workspace_id, line = _with_db(main)
+    typer.echo(f"{line} (user {user_id}, workspace {workspace_id})")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    email: Annotated[str, typer.Option(help="the user the key acts as")],
+    workspace: Annotated[str | None, typer.Option(help="workspace name (default: the user's first)")] = None,
+    name: Annotated[str, typer.Option(help="a label for the key")] = "",
+) -> None:
+    """Create an API key; it is printed once and only its hash is stored."""
+
+    async def main(sessionmaker: Sessionmaker) -> str:
+        async with unit_of_work(sessionmaker) as session:
+            key, _ = await accounts.create_api_key(session, email=email, workspace_name=workspace, name=name)
+            return key
+
+    key = _with_db(main)
+    typer.echo(key)
+    typer.secho("Store this key now: it cannot be shown again.", fg="yellow", err=True)
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new encryption key for LAYANIFY_ENCRYPTION_KEYS."""
+    typer.echo(generate_key())
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    status: Annotated[str | None, typer.Option(help="pending, processed or failed")] = None,
+) -> None:
+    """The newest webhook events of every workspace."""
+
+    async def main(sessionmaker: Sessionmaker) -> list[str]:
+        async with unit_of_work(sessionmaker) as session:
+            events = await webhooks.list_events(
+                session, workspace_id=None, limit=limit, before_id=None, status=status
+            )
+            return [
+                f"{e.id:>8}  {e.received_at:%Y-%m-%d %H:%M:%S}  {e.status:<9}  attempts={e.attempts}  "
+                f"fields={e.fields or '-'}  {('error: ' + e.last_error) if e.last_error else ''}".rstrip()
+                for e in events
+            ]
+
+    for line in _with_db(main):
+        typer.echo(line)
+
+
+@webhooks_app.command("show")
+def webhooks_show(event_id: int) -> None:
+    """One event: its state, summary and payload."""
+
+    async def main(sessionmaker: Sessionmaker) -> dict[str, object]:
+        async with unit_of_work(sessionmaker) as session:
+            e = await webhooks.get_event(session, event_id, workspace_id=None)
+            return {
+                "id": e.id,
+                "received_at": e.received_at.isoformat(),
+                "status": e.status,
+                "attempts": e.attempts,
+                "last_error": e.last_error,
+                "workspace_id": e.workspace_id,
+                "summary": e.summary,
+                "payload": payload_of(e),
+            }
+
+    json.dump(_with_db(main), sys.stdout, indent=2, ensure_ascii=False)
+    typer.echo()
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(event_ids: list[int]) -> None:
+    """Queue events to be processed again (safe: nothing is stored twice)."""
+
+    async def main(sessionmaker: Sessionmaker) -> None:
+        async with unit_of_work(sessionmaker) as session:
+            for event_id in event_ids:
+                await webhooks.replay_event(session, event_id, workspace_id=None)
+
+    _with_db(main)
+    typer.echo(f"queued {len(event_ids)} event(s) for processing")

@@ -1,0 +1,26 @@
+"""Customers, keyed by wa_id per workspace."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
+
+
+class Contact(TimestampMixin, Base):
+    """A customer who wrote to (or was written by) one of the workspace's numbers."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("workspace_id", "wa_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
+    wa_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    # Business-scoped user id from newer payloads, when Meta sends one.
+    user_id: Mapped[str | None] = mapped_column(String(128))
+    profile_name: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    marketing_opt_out: Mapped[bool] = mapped_column(nullable=False, default=False)
+    marketing_preference_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,47 @@
+"""Queries for contacts; flushes, never commits."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from layanify.contacts.models import Contact
+from layanify.db.sql import insert_ignoring_conflicts
+
+
+async def by_wa_id(session: AsyncSession, workspace_id: int, wa_id: str) -> Contact | None:
+    """The workspace's contact with this wa_id."""
+    result = await session.execute(
+        select(Contact).where(Contact.workspace_id == workspace_id, Contact.wa_id == wa_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def by_user_id(session: AsyncSession, workspace_id: int, user_id: str) -> Contact | None:
+    """The workspace's contact with this business-scoped user id."""
+    result = await session.execute(
+        select(Contact).where(Contact.workspace_id == workspace_id, Contact.user_id == user_id).limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def insert_if_absent(session: AsyncSession, workspace_id: int, wa_id: str, profile_name: str) -> None:
+    """Insert the contact unless another worker or an earlier event already did."""
+    stmt = insert_ignoring_conflicts(session, Contact).values(
+        workspace_id=workspace_id, wa_id=wa_id, profile_name=profile_name
+    )
+    await session.execute(stmt)
+
+
+async def page(
+    session: AsyncSession, workspace_id: int, *, limit: int, after_id: int | None, query: str | None
+) -> list[Contact]:
+    """Contacts by id, optionally filtered by name or number."""
+    stmt = select(Contact).where(Contact.workspace_id == workspace_id)
+    if after_id is not None:
+        stmt = stmt.where(Contact.id > after_id)
+    if query:
+        like = f"%{query.strip().lower()}%"
+        stmt = stmt.where(or_(Contact.profile_name.ilike(like), Contact.wa_id.like(like)))
+    result = await session.execute(stmt.order_by(Contact.id).limit(limit))
+    return list(result.scalars())

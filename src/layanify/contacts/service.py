@@ -1,0 +1,39 @@
+"""Contact operations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from layanify.contacts import repository
+from layanify.contacts.models import Contact
+
+
+async def upsert_contact(
+    session: AsyncSession,
+    workspace_id: int,
+    wa_id: str,
+    *,
+    profile_name: str = "",
+    user_id: str | None = None,
+) -> Contact:
+    """The workspace's contact for wa_id, created if new; the profile name follows what Meta last sent."""
+    contact = await repository.by_wa_id(session, workspace_id, wa_id)
+    if contact is None:
+        await repository.insert_if_absent(session, workspace_id, wa_id, profile_name)
+        contact = await repository.by_wa_id(session, workspace_id, wa_id)
+        assert contact is not None
+    if profile_name and contact.profile_name != profile_name:
+        contact.profile_name = profile_name
+    if user_id and contact.user_id != user_id:
+        contact.user_id = user_id
+    return contact
+
+
+async def set_marketing_preference(contact: Contact, *, opted_out: bool, at: datetime) -> None:
+    """Record the customer's marketing stop/resume preference, ignoring older news than what we have."""
+    if contact.marketing_preference_at is not None and contact.marketing_preference_at > at:
+        return
+    contact.marketing_opt_out = opted_out
+    contact.marketing_preference_at = at

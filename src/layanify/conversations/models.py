@@ -1,0 +1,35 @@
+"""Threads between one number and one contact, with their 24-hour service window."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
+
+
+class Conversation(TimestampMixin, Base):
+    """The thread between one number and one contact."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("number_id", "contact_id"),
+        Index("ix_conversations_workspace_activity", "workspace_id", "last_message_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
+    number_id: Mapped[int] = mapped_column(
+        ForeignKey("whatsapp_numbers.id", ondelete="CASCADE"), nullable=False
+    )
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    window_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_message_preview: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    unread_count: Mapped[int] = mapped_column(nullable=False, default=0)

@@ -1,0 +1,80 @@
+"""AES-256-GCM encryption with key ids, so keys can be rotated without losing old ciphertexts."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_VERSION = "v1"
+
+
+class KeyringError(ValueError):
+    """The keyring is misconfigured, or a ciphertext cannot be decrypted with it."""
+
+
+def generate_key(key_id: str | None = None) -> str:
+    """A new `key_id:base64key` entry for LAYANIFY_ENCRYPTION_KEYS."""
+    key_id = key_id or secrets.token_hex(4)
+    return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Keys by id; `current_id` encrypts, every key decrypts."""
+
+    keys: dict[str, bytes]
+    current_id: str
+
+    @classmethod
+    def from_setting(cls, value: str) -> Keyring:
+        """Parse `id1:base64,id2:base64` (first is current)."""
+        keys: dict[str, bytes] = {}
+        order: list[str] = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            key_id, sep, encoded = part.partition(":")
+            if not sep or not key_id:
+                raise KeyringError("each encryption key must look like `key_id:base64key`")
+            try:
+                key = base64.b64decode(encoded, validate=True)
+            except ValueError as exc:
+                raise KeyringError(f"encryption key {key_id!r} is not valid base64") from exc
+            if len(key) != 32:
+                raise KeyringError(f"encryption key {key_id!r} must be 32 bytes (AES-256), got {len(key)}")
+            keys[key_id] = key
+            order.append(key_id)
+        if not order:
+            raise KeyringError("no encryption key configured (LAYANIFY_ENCRYPTION_KEYS)")
+        return cls(keys=keys, current_id=order[0])
+
+    def encrypt(self, plaintext: str, *, associated_data: bytes = b"") -> str:
+        """`v1:key_id:nonce:ciphertext` (base64 parts); a fresh random nonce every time."""
+        nonce = os.urandom(12)
+        ciphertext = AESGCM(self.keys[self.current_id]).encrypt(nonce, plaintext.encode(), associated_data)
+        parts = (base64.b64encode(nonce).decode(), base64.b64encode(ciphertext).decode())
+        return f"{_VERSION}:{self.current_id}:{parts[0]}:{parts[1]}"
+
+    def decrypt(self, token: str, *, associated_data: bytes = b"") -> str:
+        """Decrypt with whichever key id the ciphertext names."""
+        try:
+            version, key_id, nonce, ciphertext = token.split(":", 3)
+        except ValueError as exc:
+            raise KeyringError("not a keyring ciphertext") from exc
+        if version != _VERSION or key_id not in self.keys:
+            raise KeyringError(f"ciphertext uses unknown key {key_id!r}; add it to LAYANIFY_ENCRYPTION_KEYS")
+        try:
+            plain = AESGCM(self.keys[key_id]).decrypt(
+                base64.b64decode(nonce), base64.b64decode(ciphertext), associated_data
+            )
+        except Exception as exc:
+            raise KeyringError("ciphertext cannot be decrypted (wrong key or tampered)") from exc
+        return plain.decode()
+
+    def needs_rotation(self, token: str) -> bool:
+        """True when the ciphertext was made with a key other than the current one."""
+        return token.split(":", 2)[1:2] != [self.current_id]

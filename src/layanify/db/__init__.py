@@ -1,0 +1,1 @@
+"""Database plumbing: model base, engine, the unit of work (the only place that commits)."""

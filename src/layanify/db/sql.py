@@ -1,0 +1,24 @@
+"""Small dialect-aware statements shared by repositories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+
+def insert_ignoring_conflicts(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING` for the session's dialect (the database's unique keys dedupe)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    if name == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing()
+    raise RuntimeError(f"unsupported database dialect: {name}")
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    """True when the session talks to PostgreSQL (row locks with SKIP LOCKED are available)."""
+    return session.get_bind().dialect.name == "postgresql"

@@ -1,0 +1,43 @@
+"""Raw webhook events exactly as received, with their processing state."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from layanify.db.base import Base, BigId, UTCDateTime
+
+
+class EventStatus(enum.StrEnum):
+    """Processing state of a stored webhook event."""
+
+    PENDING = "pending"  # waiting for a worker (or for its next retry)
+    PROCESSED = "processed"
+    FAILED = "failed"  # gave up after the last attempt; replay to try again
+
+
+class WebhookEvent(Base):
+    """One webhook POST as received (raw bytes), committed before Meta gets its 200."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        Index("ix_webhook_events_due", "status", "next_attempt_at"),
+        Index("ix_webhook_events_workspace", "workspace_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=EventStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Filled by processing: which workspace it concerned, what it carried, what came of it.
+    workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspaces.id", ondelete="SET NULL"))
+    fields: Mapped[str | None] = mapped_column(String(256))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)

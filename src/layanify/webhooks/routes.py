@@ -1,0 +1,176 @@
+"""Meta's webhook (the seed's GET/POST /api/webhooks/whatsapp) and the webhook log API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from layanify.accounts.dependencies import OwnerPrincipal, SessionDep
+from layanify.config import Settings
+from layanify.db.session import after_commit
+from layanify.errors import error_body
+from layanify.observability import get_logger
+from layanify.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from layanify.webhooks import service
+from layanify.webhooks.ingest import EventWriter, IngestUnavailable
+from layanify.webhooks.models import EventStatus, WebhookEvent
+from layanify.webhooks.schemas import WebhookEventDetail, WebhookEventRead
+from layanify.whatsapp.signature import challenge_response, signature_is_valid
+
+WEBHOOK_PATH = "/api/webhooks/whatsapp"
+router = APIRouter(tags=["webhooks"])
+log = get_logger(__name__)
+
+
+@router.get(WEBHOOK_PATH, response_class=PlainTextResponse)
+async def verify_webhook(
+    request: Request,
+    mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+    verify_token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+    challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
+) -> PlainTextResponse:
+    """Meta's subscription handshake: echo hub.challenge when hub.verify_token matches, else 403."""
+    settings: Settings = request.app.state.settings
+    expected = settings.whatsapp_verify_token.get_secret_value() if settings.whatsapp_verify_token else None
+    answer = challenge_response(mode, verify_token, challenge, expected)
+    if answer is None:
+        log.warning("webhook_verification_refused", mode=mode, configured=expected is not None)
+        return PlainTextResponse("verification failed", status_code=403)
+    log.info("webhook_verified")
+    return PlainTextResponse(answer)
+
+
+def _reject(status: int, code: str, message: str, request: Request, **fields: Any) -> JSONResponse:
+    client = request.client.host if request.client else None
+    log.warning("webhook_rejected", status=status, reason=code, client=client, **fields)
+    return JSONResponse(error_body(code, message), status_code=status)
+
+
+async def receive_webhook(request: Request) -> Response:
+    """Meta's event delivery: verify, store durably, then 200 (a plain Starlette endpoint: the hot path)."""
+    settings: Settings = request.app.state.settings
+    limit = settings.webhook_max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return _reject(
+            413,
+            "payload_too_large",
+            f"webhook bodies are limited to {limit} bytes",
+            request,
+            size=int(declared),
+        )
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            return _reject(413, "payload_too_large", f"webhook bodies are limited to {limit} bytes", request)
+    body = bytes(chunks)
+    secret = settings.whatsapp_app_secret.get_secret_value() if settings.whatsapp_app_secret else ""
+    if not secret:
+        return _reject(
+            401,
+            "app_secret_not_configured",
+            "WHATSAPP_APP_SECRET is not set: signatures cannot be verified",
+            request,
+        )
+    if not signature_is_valid(secret, body, request.headers.get("x-hub-signature-256")):
+        return _reject(
+            401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match the body", request
+        )
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _reject(400, "malformed_json", "the body is not valid JSON", request, size=len(body))
+    if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+        return _reject(
+            400, "not_a_webhook", "expected Meta's envelope: an object with an 'entry' list", request
+        )
+    writer: EventWriter = request.app.state.event_writer
+    try:
+        await writer.store(body)
+    except IngestUnavailable as exc:
+        log.error("webhook_not_stored", reason=str(exc), size=len(body))
+        return JSONResponse(
+            error_body("unavailable", "the event could not be stored; retry"), status_code=503
+        )
+    return PlainTextResponse("EVENT_RECEIVED")
+
+
+def install_webhook_receiver(router_: APIRouter) -> None:
+    """Register the POST receiver outside FastAPI's dependency machinery (documented in the OpenAPI text)."""
+    router_.add_route(WEBHOOK_PATH, receive_webhook, methods=["POST"], include_in_schema=False)
+
+
+install_webhook_receiver(router)
+
+
+def _to_read(event: WebhookEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "received_at": event.received_at,
+        "status": event.status,
+        "attempts": event.attempts,
+        "next_attempt_at": event.next_attempt_at if event.status == EventStatus.PENDING else None,
+        "processed_at": event.processed_at,
+        "fields": [f for f in (event.fields or "").split(",") if f],
+        "last_error": event.last_error,
+        "summary": event.summary,
+        "size_bytes": len(event.body),
+    }
+
+
+def payload_of(event: WebhookEvent) -> Any:
+    """The event body as JSON (or as text if it is not JSON)."""
+    try:
+        return orjson.loads(event.body)
+    except orjson.JSONDecodeError:
+        return event.body.decode("utf-8", "replace")
+
+
+api = APIRouter(prefix="/api/v1/webhooks/events", tags=["webhooks"])
+
+
+@api.get("")
+async def list_events(
+    principal: OwnerPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+    status: EventStatus | None = None,
+) -> Page[WebhookEventRead]:
+    """The workspace's webhook events, newest first (owners only)."""
+    before_id = decode_cursor(cursor, (int,))[0] if cursor else None
+    events = await service.list_events(
+        session,
+        workspace_id=principal.workspace_id,
+        limit=limit + 1,
+        before_id=before_id,
+        status=status.value if status else None,
+    )
+    items = [WebhookEventRead.model_validate(_to_read(e)) for e in events[:limit]]
+    next_cursor = encode_cursor(items[-1].id) if len(events) > limit else None
+    return Page[WebhookEventRead](data=items, next_cursor=next_cursor)
+
+
+@api.get("/{event_id}")
+async def show_event(event_id: int, principal: OwnerPrincipal, session: SessionDep) -> WebhookEventDetail:
+    """One event with its payload as received."""
+    event = await service.get_event(session, event_id, workspace_id=principal.workspace_id)
+    return WebhookEventDetail.model_validate({**_to_read(event), "payload": payload_of(event)})
+
+
+@api.post("/{event_id}/replay", status_code=202)
+async def replay_event(
+    event_id: int, request: Request, principal: OwnerPrincipal, session: SessionDep
+) -> WebhookEventRead:
+    """Process the event again (idempotent: stored messages and statuses are not duplicated)."""
+    event = await service.replay_event(session, event_id, workspace_id=principal.workspace_id)
+
+    async def wake() -> None:
+        request.app.state.wake_workers()
+
+    after_commit(session, wake)
+    return WebhookEventRead.model_validate(_to_read(event))

@@ -1,0 +1,293 @@
+"""Processing stored webhook events: every entry, change, message and status, routed by field."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from layanify.contacts import repository as contacts_repository
+from layanify.contacts import service as contacts
+from layanify.conversations import service as conversations
+from layanify.db.base import utcnow
+from layanify.errors import NotFound
+from layanify.messaging import service as messaging
+from layanify.numbers import repository as numbers_repository
+from layanify.numbers import service as numbers
+from layanify.numbers.models import WhatsAppNumber
+from layanify.observability import get_logger
+from layanify.webhooks import repository
+from layanify.webhooks.models import EventStatus, WebhookEvent
+from layanify.whatsapp.payloads import (
+    Change,
+    PayloadError,
+    iter_changes,
+    normalize_error,
+    parse_messages_value,
+    parse_timestamp,
+)
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What processing one event did; stored as the event's summary."""
+
+    workspace_ids: set[int] = field(default_factory=set)
+    fields: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    message_ids: list[int] = field(default_factory=list)
+    unknown_phone_number_ids: set[str] = field(default_factory=set)
+    ignored: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add to a named counter."""
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON stored on the event."""
+        return {
+            "counts": self.counts,
+            "message_ids": self.message_ids[:100],
+            "unknown_phone_number_ids": sorted(self.unknown_phone_number_ids),
+            "ignored": self.ignored,
+            "errors": self.errors[:20],
+        }
+
+
+Handler = Callable[[AsyncSession, Change, datetime, Outcome], Awaitable[None]]
+
+
+async def _number_for(
+    session: AsyncSession, phone_number_id: str | None, outcome: Outcome
+) -> WhatsAppNumber | None:
+    if not phone_number_id:
+        outcome.ignored.append("change without metadata.phone_number_id")
+        return None
+    number = await numbers_repository.by_phone_number_id(session, phone_number_id)
+    if number is None:
+        outcome.unknown_phone_number_ids.add(phone_number_id)
+        return None
+    outcome.workspace_ids.add(number.workspace_id)
+    return number
+
+
+async def handle_messages(
+    session: AsyncSession, change: Change, received_at: datetime, outcome: Outcome
+) -> None:
+    """`messages`: inbound messages (every type), statuses and system-level errors."""
+    value = parse_messages_value(change.value)
+    outcome.errors.extend(normalize_error(e) for e in value.errors)
+    number = await _number_for(session, value.phone_number_id, outcome)
+    if number is None:
+        outcome.count("skipped_unknown_number", len(value.messages) + len(value.statuses))
+        return
+    for message in value.messages:
+        sender = message.get("from") if isinstance(message.get("from"), str) else None
+        if sender is None:
+            await _handle_senderless(session, number, message, outcome)
+            continue
+        profile = value.profiles.get(sender)
+        contact = await contacts.upsert_contact(
+            session,
+            number.workspace_id,
+            sender,
+            profile_name=profile.name if profile else "",
+            user_id=profile.user_id if profile else None,
+        )
+        conversation = await conversations.open_conversation(
+            session, number.workspace_id, number.id, contact.id
+        )
+        message_id = await messaging.record_inbound(
+            session,
+            workspace_id=number.workspace_id,
+            conversation=conversation,
+            message=message,
+            received_at=received_at,
+        )
+        if message_id is None:
+            outcome.count("duplicate_messages")
+        else:
+            outcome.count("messages")
+            outcome.message_ids.append(message_id)
+            log.debug("message_stored", message_id=message_id, wamid=message.get("id"), number_id=number.id)
+    for status in value.statuses:
+        result = await messaging.apply_status(
+            session,
+            workspace_id=number.workspace_id,
+            number_id=number.id,
+            status=status,
+            received_at=received_at,
+        )
+        outcome.count(f"statuses_{result.result}")
+
+
+async def _handle_senderless(
+    session: AsyncSession, number: WhatsAppNumber, message: dict[str, Any], outcome: Outcome
+) -> None:
+    """System messages without `from` (user_changed_user_id): update the contact they name."""
+    system: dict[str, Any] = message["system"] if isinstance(message.get("system"), dict) else {}
+    previous = system.get("previous_user_id")
+    new = system.get("user_id")
+    contact = None
+    if isinstance(previous, str) and previous:
+        contact = await contacts_repository.by_user_id(session, number.workspace_id, previous)
+    if contact is None:
+        outcome.count("senderless_unmatched")
+        outcome.ignored.append(f"message {message.get('id')!s} has no sender and names no known contact")
+        return
+    if isinstance(new, str) and new:
+        contact.user_id = new
+    conversation = await conversations.open_conversation(session, number.workspace_id, number.id, contact.id)
+    message_id = await messaging.record_inbound(
+        session,
+        workspace_id=number.workspace_id,
+        conversation=conversation,
+        message=message,
+        received_at=utcnow(),
+    )
+    outcome.count("messages" if message_id else "duplicate_messages")
+    if message_id:
+        outcome.message_ids.append(message_id)
+
+
+async def handle_template_status(
+    session: AsyncSession, change: Change, _: datetime, outcome: Outcome
+) -> None:
+    """`message_template_status_update`: approved / rejected / paused … on the WABA's template."""
+    templates = await numbers.apply_template_update(session, change.waba_id, change.value, quality=False)
+    outcome.workspace_ids.update(t.workspace_id for t in templates)
+    outcome.count("templates", len(templates))
+
+
+async def handle_template_quality(
+    session: AsyncSession, change: Change, _: datetime, outcome: Outcome
+) -> None:
+    """`message_template_quality_update`: the template's new quality score."""
+    templates = await numbers.apply_template_update(session, change.waba_id, change.value, quality=True)
+    outcome.workspace_ids.update(t.workspace_id for t in templates)
+    outcome.count("templates", len(templates))
+
+
+async def handle_number_quality(session: AsyncSession, change: Change, _: datetime, outcome: Outcome) -> None:
+    """`phone_number_quality_update`: messaging limit / quality reflected on the number."""
+    updated = await numbers.apply_quality_update(session, change.waba_id, change.value)
+    outcome.workspace_ids.update(n.workspace_id for n in updated)
+    outcome.count("numbers_updated", len(updated))
+
+
+async def handle_account_update(session: AsyncSession, change: Change, _: datetime, outcome: Outcome) -> None:
+    """`account_update`: verification, bans and restrictions reflected on the WABA's numbers."""
+    updated = await numbers.apply_account_update(session, change.waba_id, change.value)
+    outcome.workspace_ids.update(n.workspace_id for n in updated)
+    outcome.count("numbers_updated", len(updated))
+
+
+async def handle_user_preferences(
+    session: AsyncSession, change: Change, received_at: datetime, outcome: Outcome
+) -> None:
+    """`user_preferences`: a customer stopped or resumed marketing messages."""
+    value = parse_messages_value(change.value)
+    number = await _number_for(session, value.phone_number_id, outcome)
+    if number is None:
+        return
+    for pref in change.value.get("user_preferences") or []:
+        if not isinstance(pref, dict) or not isinstance(pref.get("wa_id"), str):
+            continue
+        if pref.get("category") != "marketing_messages" or pref.get("value") not in ("stop", "resume"):
+            outcome.ignored.append(f"user preference {pref.get('category')}={pref.get('value')}")
+            continue
+        profile = value.profiles.get(pref["wa_id"])
+        contact = await contacts.upsert_contact(
+            session, number.workspace_id, pref["wa_id"], profile_name=profile.name if profile else ""
+        )
+        at = parse_timestamp(pref.get("timestamp")) or received_at
+        await contacts.set_marketing_preference(contact, opted_out=pref["value"] == "stop", at=at)
+        outcome.count("preferences")
+
+
+HANDLERS: dict[str, Handler] = {
+    "messages": handle_messages,
+    "message_template_status_update": handle_template_status,
+    "message_template_quality_update": handle_template_quality,
+    "phone_number_quality_update": handle_number_quality,
+    "account_update": handle_account_update,
+    "user_preferences": handle_user_preferences,
+}
+
+
+async def process_body(session: AsyncSession, body: bytes, received_at: datetime) -> Outcome:
+    """Apply every change of a raw webhook body. Raises PayloadError for an unreadable envelope."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    outcome = Outcome()
+    for change in iter_changes(payload):
+        outcome.fields.append(change.field)
+        handler = HANDLERS.get(change.field)
+        if handler is None:
+            outcome.ignored.append(f"field {change.field!r}")
+            log.info("webhook_field_ignored", field=change.field, waba_id=change.waba_id)
+            continue
+        await handler(session, change, received_at, outcome)
+    if outcome.unknown_phone_number_ids:
+        log.warning(
+            "webhook_unknown_phone_number_ids", phone_number_ids=sorted(outcome.unknown_phone_number_ids)
+        )
+    return outcome
+
+
+async def workspace_of(session: AsyncSession, body: bytes) -> int | None:
+    """The workspace an event concerns, read from its phone number ids (so even a failed event is shown)."""
+    try:
+        changes = list(iter_changes(orjson.loads(body)))
+    except (orjson.JSONDecodeError, PayloadError):
+        return None
+    for change in changes:
+        phone_number_id = parse_messages_value(change.value).phone_number_id
+        number = (
+            await numbers_repository.by_phone_number_id(session, phone_number_id) if phone_number_id else None
+        )
+        if number is not None:
+            return number.workspace_id
+        for number in await numbers_repository.by_waba(session, change.waba_id):
+            return number.workspace_id
+    return None
+
+
+# --- the webhook log: list, show, replay ---------------------------------------------------------
+
+
+async def list_events(
+    session: AsyncSession, *, workspace_id: int | None, limit: int, before_id: int | None, status: str | None
+) -> list[WebhookEvent]:
+    """The newest events (of one workspace, or all of them for the CLI)."""
+    return await repository.page(
+        session, workspace_id=workspace_id, limit=limit, before_id=before_id, status=status
+    )
+
+
+async def get_event(session: AsyncSession, event_id: int, *, workspace_id: int | None) -> WebhookEvent:
+    """One event; 404 when missing or another workspace's."""
+    event = await repository.get(session, event_id, workspace_id)
+    if event is None:
+        raise NotFound("webhook event not found")
+    return event
+
+
+async def replay_event(session: AsyncSession, event_id: int, *, workspace_id: int | None) -> WebhookEvent:
+    """Queue an event to be processed again now (safe: messages and statuses are deduplicated)."""
+    event = await get_event(session, event_id, workspace_id=workspace_id)
+    event.status = EventStatus.PENDING
+    event.attempts = 0
+    event.next_attempt_at = utcnow()
+    await session.flush()
+    log.info("webhook_event_replay", event_id=event.id)
+    return event

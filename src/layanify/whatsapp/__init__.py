@@ -1,0 +1,1 @@
+"""The pure Cloud API layer: wire formats, signatures, Graph client. No database, no web."""

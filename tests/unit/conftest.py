@@ -1,0 +1,8 @@
+"""Unit tests need no database."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _empty_database() -> None:
+    """No database for pure logic."""

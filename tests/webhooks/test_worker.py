@@ -1,0 +1,180 @@
+"""The worker: retries with backoff, failures shown with their error, replay, and no double processing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from layanify.config import Settings
+from layanify.db.base import utcnow
+from layanify.db.session import Sessionmaker, unit_of_work
+from layanify.messaging.models import Message
+from layanify.webhooks import service
+from layanify.webhooks.models import WebhookEvent
+from layanify.webhooks.tasks import WebhookWorker
+from tests import factories
+from tests.conftest import Tenant, WebhookPoster
+
+
+async def events(client: httpx.AsyncClient, tenant: Tenant) -> list[dict[str, object]]:
+    response = await client.get("/api/v1/webhooks/events", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    data: list[dict[str, object]] = response.json()["data"]
+    return data
+
+
+async def all_events(sessionmaker: Sessionmaker) -> list[WebhookEvent]:
+    async with unit_of_work(sessionmaker) as session:
+        return list((await session.execute(select(WebhookEvent).order_by(WebhookEvent.id))).scalars())
+
+
+async def make_due(sessionmaker: Sessionmaker) -> None:
+    """Skip the backoff wait (the schedule itself is asserted separately)."""
+    async with unit_of_work(sessionmaker) as session:
+        await session.execute(update(WebhookEvent).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+
+
+async def message_count(sessionmaker: Sessionmaker) -> int:
+    async with unit_of_work(sessionmaker) as session:
+        return int(await session.scalar(select(func.count()).select_from(Message)) or 0)
+
+
+async def test_failure_is_retried_with_backoff_and_then_succeeds(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = service.HANDLERS["messages"]
+    calls = 0
+
+    async def flaky(*args: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("lost the database connection")
+        await real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setitem(service.HANDLERS, "messages", flaky)
+    webhook.settings = webhook.settings.model_copy(update={"worker_retry_base_seconds": 60})
+    assert (await webhook.post("text")).status_code == 200
+    before = utcnow()
+    await webhook.process()
+    [event] = await all_events(sessionmaker)
+    assert event.status == "pending"
+    assert event.attempts == 1
+    assert event.last_error == "RuntimeError: lost the database connection"
+    assert event.next_attempt_at > before + timedelta(seconds=45)  # waits its backoff (60 s ± 20%)
+    assert await message_count(sessionmaker) == 0  # the failed attempt left nothing half-written
+
+    await make_due(sessionmaker)
+    await webhook.process()
+    [event] = await all_events(sessionmaker)
+    assert (event.status, event.attempts, event.last_error) == ("processed", 2, None)
+    assert await message_count(sessionmaker) == 1
+
+
+async def test_event_that_keeps_failing_is_marked_failed_with_its_error_and_can_be_replayed(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object) -> None:
+        raise ValueError("cannot parse this")
+
+    webhook.settings = webhook.settings.model_copy(update={"worker_max_attempts": 3})
+    real = service.HANDLERS["messages"]
+    monkeypatch.setitem(service.HANDLERS, "messages", broken)
+    await webhook.post("text")
+    for _ in range(3):
+        await webhook.process()
+        await make_due(sessionmaker)
+    [event] = await all_events(sessionmaker)
+    assert (event.status, event.attempts) == ("failed", 3)
+    await webhook.process()
+    assert (await all_events(sessionmaker))[0].attempts == 3  # given up: no more attempts
+
+    # The owner sees the failure and its error in the webhook log, fixes the cause, and replays it.
+    [shown] = await events(webhook.client, tenant)
+    assert (shown["status"], shown["last_error"]) == ("failed", "ValueError: cannot parse this")
+    monkeypatch.setitem(service.HANDLERS, "messages", real)
+    replay = await webhook.client.post(f"/api/v1/webhooks/events/{event.id}/replay", headers=tenant.headers)
+    assert replay.status_code == 202
+    await webhook.process()
+    [event] = await all_events(sessionmaker)
+    assert event.status == "processed"
+    assert await message_count(sessionmaker) == 1
+
+
+async def test_replay_through_the_api_is_idempotent(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant
+) -> None:
+    await webhook.deliver("text")
+    [event] = await events(webhook.client, tenant)
+    response = await webhook.client.post(
+        f"/api/v1/webhooks/events/{event['id']}/replay", headers=tenant.headers
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+    await webhook.process()
+    assert await message_count(sessionmaker) == 1
+    detail = (
+        await webhook.client.get(f"/api/v1/webhooks/events/{event['id']}", headers=tenant.headers)
+    ).json()
+    assert detail["status"] == "processed"
+    assert detail["summary"]["counts"] == {"duplicate_messages": 1}
+    assert detail["payload"]["entry"][0]["id"] == factories.FIXTURE_WABA_ID
+
+
+async def test_redelivered_webhook_stores_the_message_once(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant
+) -> None:
+    await webhook.deliver("text", "text", "text")
+    assert await message_count(sessionmaker) == 1
+    conversations = (await webhook.client.get("/api/v1/conversations", headers=tenant.headers)).json()["data"]
+    assert conversations[0]["unread_count"] == 1
+
+
+async def test_concurrent_workers_never_process_an_event_twice(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, settings: Settings, tenant: Tenant
+) -> None:
+    total = 60
+    for i in range(total):
+        body = factories.text_message(
+            f"wamid.concurrent-{i}", f"pesan {i}", wa_id=f"62812000{i:04d}", timestamp=1764000000 + i
+        )
+        assert (await webhook.post(body)).status_code == 200
+    small_batches = settings.model_copy(update={"worker_batch_size": 5})
+    workers = [WebhookWorker(sessionmaker, small_batches, name=f"w{i}") for i in range(4)]
+
+    async def drain(worker: WebhookWorker) -> int:
+        claimed = 0
+        while n := await worker.process_due_batch():
+            claimed += n
+        return claimed
+
+    claimed = await asyncio.gather(*(drain(w) for w in workers))
+    assert sum(claimed) == total  # every event claimed exactly once across the workers
+    stored = await all_events(sessionmaker)
+    assert {(e.status, e.attempts) for e in stored} == {("processed", 1)}
+    assert await message_count(sessionmaker) == total
+
+
+async def test_in_process_worker_picks_up_events_as_they_arrive(
+    settings: Settings, sessionmaker: Sessionmaker, tenant: Tenant
+) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from layanify.app import create_app
+    from tests.conftest import WebhookPoster as Poster
+
+    application = create_app(settings.model_copy(update={"in_process_workers": 2}), migrate=False)
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            poster = Poster(http, sessionmaker, settings)
+            assert (await poster.post("text")).status_code == 200
+            for _ in range(100):
+                if await message_count(sessionmaker) == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert await message_count(sessionmaker) == 1
