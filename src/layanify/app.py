@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from layanify import __version__
+from layanify.accounts import repository as accounts_repository
 from layanify.accounts.routes import router as accounts_router
 from layanify.accounts.security import SessionSigner
 from layanify.config import Settings, get_settings
@@ -58,6 +59,15 @@ def create_app(
             await upgrade(engine)
         async with unit_of_work(sessionmaker) as session:
             await numbers.register_seed_number(session, settings, keyring)
+            if await accounts_repository.first_owner(session) is None:
+                log.warning(
+                    "no_owner_yet",
+                    hint="create the first owner: .venv/bin/layanify user create --email you@example.com",
+                )
+        if not settings.whatsapp_app_secret:
+            log.warning(
+                "webhooks_refused_until_configured", hint="set WHATSAPP_APP_SECRET to receive Meta's webhooks"
+            )
         workers = [
             WebhookWorker(sessionmaker, settings, name=f"in-process-{i}") for i in range(workers_wanted)
         ]

@@ -118,7 +118,8 @@ class Settings(BaseSettings):
             or len(self.secret_key.get_secret_value()) < 32
         ):
             problems.append("LAYANIFY_SECRET_KEY must be set to a random value of at least 32 characters")
-        if self.encryption_keys.get_secret_value() == DEV_ENCRYPTION_KEY:
+        current_key = self.encryption_keys.get_secret_value().split(",", 1)[0].strip()
+        if current_key == DEV_ENCRYPTION_KEY:
             problems.append(
                 "LAYANIFY_ENCRYPTION_KEYS must be set (generate one with `layanify keys generate`)"
             )

@@ -22,7 +22,7 @@ def verify_password(password_hash: str, password: str) -> bool:
     """True when the password matches; never raises for a wrong password or a corrupt hash."""
     try:
         return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
+    except (VerificationError, InvalidHashError, ValueError):  # ValueError: a hash that is not even ASCII
         return False
 
 

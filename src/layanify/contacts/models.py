@@ -22,5 +22,7 @@ class Contact(TimestampMixin, Base):
     # Business-scoped user id from newer payloads, when Meta sends one.
     user_id: Mapped[str | None] = mapped_column(String(128))
     profile_name: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    # Meta's time of the message the profile was last taken from: older redeliveries never overwrite it.
+    profile_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     marketing_opt_out: Mapped[bool] = mapped_column(nullable=False, default=False)
     marketing_preference_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -17,13 +17,22 @@ async def upsert_contact(
     *,
     profile_name: str = "",
     user_id: str | None = None,
+    seen_at: datetime | None = None,
 ) -> Contact:
-    """The workspace's contact for wa_id, created if new; the profile name follows what Meta last sent."""
+    """The workspace's contact for wa_id, created if new.
+
+    The profile (name, business-scoped user id) follows the newest message Meta timed (`seen_at`), so a
+    redelivered or late older message never puts back a name or id the customer has since changed.
+    """
     contact = await repository.by_wa_id(session, workspace_id, wa_id)
     if contact is None:
         await repository.insert_if_absent(session, workspace_id, wa_id, profile_name)
         contact = await repository.by_wa_id(session, workspace_id, wa_id)
         assert contact is not None
+    if seen_at is not None:
+        if contact.profile_seen_at is not None and seen_at < contact.profile_seen_at:
+            return contact
+        contact.profile_seen_at = seen_at
     if profile_name and contact.profile_name != profile_name:
         contact.profile_name = profile_name
     if user_id and contact.user_id != user_id:

@@ -16,13 +16,19 @@ _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 
 
 async def by_number_and_contact(
-    session: AsyncSession, number_id: int, contact_id: int
+    session: AsyncSession, number_id: int, contact_id: int, *, lock: bool = False
 ) -> Conversation | None:
-    """The conversation between a number and a contact."""
-    result = await session.execute(
-        select(Conversation).where(Conversation.number_id == number_id, Conversation.contact_id == contact_id)
+    """The conversation between a number and a contact.
+
+    `lock` holds its row until commit (PostgreSQL; SQLite has one writer anyway) and re-reads it, so
+    concurrent workers updating the same conversation never overwrite each other's counts and times.
+    """
+    stmt = select(Conversation).where(
+        Conversation.number_id == number_id, Conversation.contact_id == contact_id
     )
-    return result.scalar_one_or_none()
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def insert_if_absent(session: AsyncSession, workspace_id: int, number_id: int, contact_id: int) -> None:

@@ -16,11 +16,11 @@ SERVICE_WINDOW = timedelta(hours=24)
 async def open_conversation(
     session: AsyncSession, workspace_id: int, number_id: int, contact_id: int
 ) -> Conversation:
-    """The conversation between the number and the contact, opened if there is none."""
-    conversation = await repository.by_number_and_contact(session, number_id, contact_id)
+    """The conversation between the number and the contact, opened if there is none; locked for update."""
+    conversation = await repository.by_number_and_contact(session, number_id, contact_id, lock=True)
     if conversation is None:
         await repository.insert_if_absent(session, workspace_id, number_id, contact_id)
-        conversation = await repository.by_number_and_contact(session, number_id, contact_id)
+        conversation = await repository.by_number_and_contact(session, number_id, contact_id, lock=True)
         assert conversation is not None
     return conversation
 

@@ -16,7 +16,7 @@ from layanify.messaging.models import STATUS_RANK, Direction, Message, MessageSt
 from layanify.whatsapp.payloads import message_content, normalize_error, parse_timestamp, preview
 
 # Types that are not a customer writing to us: they neither open the window nor count as unread.
-_NOT_CUSTOMER_WRITING = frozenset({"system", "unsupported"})
+_NOT_CUSTOMER_WRITING = frozenset({"system"})
 STATUS_TIME_COLUMNS = {
     "sent": "sent_at",
     "delivered": "delivered_at",
@@ -74,10 +74,12 @@ async def record_inbound(
 
 def _advance(message: Message, status: str, at: datetime, errors: list[dict[str, Any]]) -> bool:
     """Apply a status to the message; only a higher rank moves it. Returns whether the status moved."""
+    moves = STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, -1)
     column = STATUS_TIME_COLUMNS.get(status)
-    if column is not None and getattr(message, column) is None:
+    # A late report still fills in when that step happened, except a failure that did not apply.
+    if column is not None and getattr(message, column) is None and (moves or status != MessageStatus.FAILED):
         setattr(message, column, at)
-    if STATUS_RANK.get(status, -1) <= STATUS_RANK.get(message.status, -1):
+    if not moves:
         return False
     message.status = status
     if status == MessageStatus.FAILED and errors:

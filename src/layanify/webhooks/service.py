@@ -91,7 +91,7 @@ async def handle_messages(
     for message in value.messages:
         sender = message.get("from") if isinstance(message.get("from"), str) else None
         if sender is None:
-            await _handle_senderless(session, number, message, outcome)
+            await _handle_senderless(session, number, message, received_at, outcome)
             continue
         profile = value.profiles.get(sender)
         contact = await contacts.upsert_contact(
@@ -100,6 +100,7 @@ async def handle_messages(
             sender,
             profile_name=profile.name if profile else "",
             user_id=profile.user_id if profile else None,
+            seen_at=parse_timestamp(message.get("timestamp")) or received_at,
         )
         conversation = await conversations.open_conversation(
             session, number.workspace_id, number.id, contact.id
@@ -129,28 +130,36 @@ async def handle_messages(
 
 
 async def _handle_senderless(
-    session: AsyncSession, number: WhatsAppNumber, message: dict[str, Any], outcome: Outcome
+    session: AsyncSession,
+    number: WhatsAppNumber,
+    message: dict[str, Any],
+    received_at: datetime,
+    outcome: Outcome,
 ) -> None:
     """System messages without `from` (user_changed_user_id): update the contact they name."""
     system: dict[str, Any] = message["system"] if isinstance(message.get("system"), dict) else {}
     previous = system.get("previous_user_id")
     new = system.get("user_id")
     contact = None
-    if isinstance(previous, str) and previous:
-        contact = await contacts_repository.by_user_id(session, number.workspace_id, previous)
+    # The old id first; the new one finds the contact when this change was already applied (a redelivery).
+    for user_id in (previous, new):
+        if contact is None and isinstance(user_id, str) and user_id:
+            contact = await contacts_repository.by_user_id(session, number.workspace_id, user_id)
     if contact is None:
         outcome.count("senderless_unmatched")
         outcome.ignored.append(f"message {message.get('id')!s} has no sender and names no known contact")
         return
-    if isinstance(new, str) and new:
+    at = parse_timestamp(message.get("timestamp")) or received_at
+    if isinstance(new, str) and new and (contact.profile_seen_at is None or at >= contact.profile_seen_at):
         contact.user_id = new
+        contact.profile_seen_at = at
     conversation = await conversations.open_conversation(session, number.workspace_id, number.id, contact.id)
     message_id = await messaging.record_inbound(
         session,
         workspace_id=number.workspace_id,
         conversation=conversation,
         message=message,
-        received_at=utcnow(),
+        received_at=received_at,
     )
     outcome.count("messages" if message_id else "duplicate_messages")
     if message_id:

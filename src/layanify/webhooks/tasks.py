@@ -25,9 +25,8 @@ MAX_BACKOFF_SECONDS = 3600.0
 
 def retry_delay(attempt: int, base: float) -> float:
     """Exponential backoff with ±20% jitter: base, 2×base, 4×base … capped at an hour."""
-    delay: float = min(base * 2.0 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
     jitter: float = random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
-    return delay * jitter
+    return min(base * 2.0 ** max(attempt - 1, 0) * jitter, MAX_BACKOFF_SECONDS)
 
 
 class WebhookWorker:

@@ -163,7 +163,10 @@ def message_content(message: JSON) -> JSON:
         content["system"] = body
         if (text := _as_str(body.get("body"))) is not None:
             content["text"] = text
-    elif kind != "unsupported" and body:
+    elif kind == "unsupported":
+        if body:
+            content["unsupported"] = body  # e.g. {"type": "edit"}: what the customer did that we cannot show
+    elif body:
         content["raw"] = body  # a type newer than this code: keep it whole
     errors = [normalize_error(_as_dict(e)) for e in _as_list(message.get("errors"))]
     if errors:
@@ -184,6 +187,9 @@ def preview(content: JSON) -> str:
         return "Reaction removed" if content.get("removed") else f"Reacted {reaction.get('emoji', '')}"
     if isinstance(text, str) and text:
         return text[:200]
+    if kind == "order":
+        order = _as_dict(content.get("order"))
+        return str(order.get("text") or "Order")[:200]
     if kind == "location":
         location = _as_dict(content.get("location"))
         return str(location.get("name") or "Location")[:200]

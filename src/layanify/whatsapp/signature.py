@@ -18,7 +18,10 @@ def signature_is_valid(app_secret: str, body: bytes, header: str | None) -> bool
     """True when `header` is Meta's HMAC-SHA256 of the raw `body`; compared in constant time."""
     if not header or not header.startswith(SIGNATURE_PREFIX):
         return False
-    return hmac.compare_digest(sign(app_secret, body), header.strip())
+    # Bytes, not str: compare_digest refuses non-ASCII str, and a header can carry any byte.
+    return hmac.compare_digest(
+        sign(app_secret, body).encode(), header.strip().encode("utf-8", "surrogateescape")
+    )
 
 
 def challenge_response(

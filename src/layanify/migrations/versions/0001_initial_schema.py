@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("wa_id", sa.String(length=32), nullable=False),
         sa.Column("user_id", sa.String(length=128), nullable=True),
         sa.Column("profile_name", sa.String(length=256), nullable=False),
+        sa.Column("profile_seen_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("marketing_opt_out", sa.Boolean(), nullable=False),
         sa.Column("marketing_preference_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,181 @@
+"""Who may read what: API keys, login sessions, roles, and strict workspace isolation (404, never 403)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from layanify.accounts.models import Role
+from layanify.db.session import Sessionmaker
+from tests import factories
+from tests.conftest import Tenant, WebhookPoster
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/conversations",
+        "/api/v1/contacts",
+        "/api/v1/me",
+        "/api/v1/messages/1",
+        "/api/v1/webhooks/events",
+    ],
+)
+async def test_api_requires_credentials(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Bearer lay_not-a-real-key", "Bearer ", "Basic dXNlcjpwYXNz", "lay_without_scheme"]
+)
+async def test_invalid_api_key_is_401(client: httpx.AsyncClient, tenant: Tenant, authorization: str) -> None:
+    response = await client.get("/api/v1/conversations", headers={"Authorization": authorization})
+    assert response.status_code == 401
+
+
+async def test_login_sets_a_session_cookie_that_reads_the_api(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": "OWNER@tokobudi.id", "password": tenant.password}
+    )
+    assert response.status_code == 200
+    assert response.json()["workspace_id"] == tenant.workspace_id
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "samesite=lax" in cookie.lower()
+    me = await client.get("/api/v1/me")
+    assert me.json()["email"] == tenant.email
+    assert me.json()["role"] == "owner"
+    await client.post("/api/v1/auth/logout")
+    assert (await client.get("/api/v1/me")).status_code == 401
+
+
+async def test_wrong_password_is_401_without_saying_which_part_was_wrong(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    wrong_password = await client.post(
+        "/api/v1/auth/login", json={"email": tenant.email, "password": "nope-nope"}
+    )
+    no_such_user = await client.post("/api/v1/auth/login", json={"email": "x@y.id", "password": "nope-nope"})
+    assert wrong_password.status_code == no_such_user.status_code == 401
+    assert wrong_password.json() == no_such_user.json()
+    assert "set-cookie" not in wrong_password.headers
+
+
+async def test_forged_session_cookie_is_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    client.cookies.set("layanify_session", "eyJ1IjoxLCJ3IjoxfQ.forged.signature")
+    response = await client.get("/api/v1/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "session_expired"
+
+
+async def test_user_switches_between_their_workspaces_only(
+    client: httpx.AsyncClient, sessionmaker: Sessionmaker, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    await factories.add_member(
+        sessionmaker,
+        email=tenant.email,
+        password=tenant.password,
+        workspace="Cabang Surabaya",
+        role=Role.AGENT,
+    )
+    await client.post("/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password})
+    me = (await client.get("/api/v1/me")).json()
+    assert [w["name"] for w in me["workspaces"]] == ["Toko Budi", "Cabang Surabaya"]
+    second = me["workspaces"][1]["id"]
+    switched = await client.post("/api/v1/auth/workspace", json={"workspace_id": second})
+    assert switched.json()["workspace_id"] == second
+    assert switched.json()["role"] == "agent"
+    refused = await client.post("/api/v1/auth/workspace", json={"workspace_id": other_tenant.workspace_id})
+    assert refused.status_code == 404
+
+
+async def test_another_workspaces_objects_are_404(
+    webhook: WebhookPoster, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    await webhook.deliver("text")
+    client = webhook.client
+    [conversation] = (await client.get("/api/v1/conversations", headers=tenant.headers)).json()["data"]
+    [message] = (
+        await client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=tenant.headers)
+    ).json()["data"]
+    [event] = (await client.get("/api/v1/webhooks/events", headers=tenant.headers)).json()["data"]
+    for path in (
+        f"/api/v1/conversations/{conversation['id']}",
+        f"/api/v1/conversations/{conversation['id']}/messages",
+        f"/api/v1/messages/{message['id']}",
+        f"/api/v1/webhooks/events/{event['id']}",
+    ):
+        assert (await client.get(path, headers=tenant.headers)).status_code == 200
+        theirs = await client.get(path, headers=other_tenant.headers)
+        assert theirs.status_code == 404, path
+        assert theirs.json()["error"]["code"] == "not_found"
+    replay = await client.post(f"/api/v1/webhooks/events/{event['id']}/replay", headers=other_tenant.headers)
+    assert replay.status_code == 404
+    for path in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/webhooks/events"):
+        assert (await client.get(path, headers=other_tenant.headers)).json()["data"] == []
+
+
+async def test_agents_read_conversations_but_not_the_webhook_log(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant
+) -> None:
+    agent_key = await factories.add_member(
+        sessionmaker,
+        email="agent@tokobudi.id",
+        password="agent-password",
+        workspace="Toko Budi",
+        role=Role.AGENT,
+    )
+    await webhook.deliver("text")
+    headers = {"Authorization": f"Bearer {agent_key}"}
+    assert len((await webhook.client.get("/api/v1/conversations", headers=headers)).json()["data"]) == 1
+    assert (await webhook.client.get("/api/v1/webhooks/events", headers=headers)).status_code == 403
+
+
+async def test_pagination_walks_every_conversation_newest_first_once(
+    webhook: WebhookPoster, tenant: Tenant
+) -> None:
+    for i in range(7):
+        await webhook.post(
+            factories.text_message(
+                f"wamid.page-{i}", f"pesan {i}", wa_id=f"6281300000{i:02d}", timestamp=1764000000 + i
+            )
+        )
+    await webhook.process()
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        page = (
+            await webhook.client.get("/api/v1/conversations", params=params, headers=tenant.headers)
+        ).json()
+        seen += [c["last_message_preview"] for c in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"pesan {i}" for i in reversed(range(7))]
+
+
+async def test_garbage_cursor_and_limits_are_clear_errors(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    bad_cursor = await client.get("/api/v1/conversations", params={"cursor": "%%%"}, headers=tenant.headers)
+    assert bad_cursor.status_code == 400
+    assert bad_cursor.json()["error"]["code"] == "invalid_cursor"
+    too_many = await client.get("/api/v1/conversations", params={"limit": "100000"}, headers=tenant.headers)
+    assert too_many.status_code == 422
+    assert too_many.json()["error"]["details"][0]["loc"] == ["query", "limit"]
+    not_an_id = await client.get("/api/v1/messages/abc", headers=tenant.headers)
+    assert not_an_id.status_code == 422
+
+
+async def test_openapi_documents_the_api(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert {
+        "/api/v1/conversations",
+        "/api/v1/conversations/{conversation_id}/messages",
+        "/api/v1/contacts",
+    } <= set(schema["paths"])
+    assert (await client.get("/docs")).status_code == 200

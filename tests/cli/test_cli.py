@@ -1,0 +1,128 @@
+"""The `layanify` command: users, API keys, and the webhook log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from layanify.cli.main import app
+from layanify.config import get_settings
+from tests.conftest import Tenant, WebhookPoster
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _cli_uses_the_test_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("LAYANIFY_DATABASE_URL", database_url)
+    monkeypatch.setenv("LAYANIFY_LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+async def invoke(*args: str) -> tuple[int, str, str]:
+    """Run the command in a thread, as from a shell (it starts its own event loop)."""
+    result = await asyncio.to_thread(runner.invoke, app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+async def test_user_and_api_key_from_the_cli_work_against_the_api(client: httpx.AsyncClient) -> None:
+    code, out, _ = await invoke(
+        "user", "create", "--email", "Sari@Toko.id", "--password", "rahasia-123", "--workspace", "Toko Sari"
+    )
+    assert code == 0, out
+    assert "sari@toko.id is owner of workspace 'Toko Sari'" in out
+    code, out, err = await invoke("apikey", "create", "--email", "sari@toko.id")
+    assert code == 0
+    key = out.strip()
+    assert key.startswith("lay_")
+    assert "cannot be shown again" in err
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.json()["workspaces"] == [
+        {"id": me.json()["workspace_id"], "name": "Toko Sari", "role": "owner"}
+    ]
+
+
+async def test_agent_joins_an_existing_workspace() -> None:
+    await invoke(
+        "user", "create", "--email", "owner@toko.id", "--password", "rahasia-123", "--workspace", "Toko"
+    )
+    code, out, _ = await invoke(
+        "user",
+        "create",
+        "--email",
+        "agen@toko.id",
+        "--password",
+        "rahasia-456",
+        "--workspace",
+        "Toko",
+        "--role",
+        "agent",
+    )
+    assert code == 0
+    assert "agen@toko.id is agent of workspace 'Toko'" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--email", "not-an-email", "--password", "rahasia-123"], "not a valid email"),
+        (["--email", "a@toko.id", "--password", "short"], "at least 8 characters"),
+    ],
+)
+async def test_bad_user_input_is_a_clear_error(args: list[str], message: str) -> None:
+    code, _, err = await invoke("user", "create", *args)
+    assert code == 1
+    assert message in err
+
+
+async def test_apikey_for_unknown_user_is_a_clear_error() -> None:
+    code, out, err = await invoke("apikey", "create", "--email", "nobody@toko.id")
+    assert code == 1
+    assert out == ""
+    assert "no user with email nobody@toko.id" in err
+
+
+async def test_webhooks_list_show_and_replay(webhook: WebhookPoster, tenant: Tenant) -> None:
+    await webhook.deliver("text")
+    code, out, _ = await invoke("webhooks", "list")
+    assert code == 0
+    [line] = out.strip().splitlines()
+    event_id = int(line.split()[0])
+    assert "processed" in line
+    assert "fields=messages" in line
+
+    code, out, _ = await invoke("webhooks", "show", str(event_id))
+    shown = json.loads(out)
+    assert shown["status"] == "processed"
+    assert shown["payload"]["object"] == "whatsapp_business_account"
+    assert shown["summary"]["counts"] == {"messages": 1}
+
+    code, out, _ = await invoke("webhooks", "replay", str(event_id))
+    assert code == 0
+    assert "queued 1 event(s)" in out
+    assert "pending" in (await invoke("webhooks", "list", "--status", "pending"))[1]
+    await webhook.process()
+    shown = json.loads((await invoke("webhooks", "show", str(event_id)))[1])
+    assert shown["summary"]["counts"] == {"duplicate_messages": 1}
+
+
+async def test_show_unknown_event_is_a_clear_error() -> None:
+    code, _, err = await invoke("webhooks", "show", "999999")
+    assert code == 1
+    assert "webhook event not found" in err
+
+
+async def test_keys_generate_prints_a_usable_key() -> None:
+    from layanify.crypto.keyring import Keyring
+
+    code, out, _ = await invoke("keys", "generate")
+    assert code == 0
+    keyring = Keyring.from_setting(out.strip())
+    assert keyring.decrypt(keyring.encrypt("EAAG-token")) == "EAAG-token"
