@@ -25,6 +25,7 @@ from layanify.messaging.routes import router as messaging_router
 from layanify.numbers import service as numbers
 from layanify.observability import configure_logging, configure_sentry, get_logger
 from layanify.webhooks.ingest import EventWriter
+from layanify.webhooks.routes import WebhookReceiver
 from layanify.webhooks.routes import api as webhooks_api
 from layanify.webhooks.routes import router as webhooks_router
 from layanify.webhooks.tasks import WebhookWorker
@@ -103,6 +104,7 @@ def create_app(
         settings.secret_key.get_secret_value(), settings.session_max_age_seconds
     )
     install_error_handlers(app)
+    app.add_middleware(WebhookReceiver)
     for router in (
         health_router,
         webhooks_router,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from layanify.messaging.models import Direction, Message, MessageStatus
-from layanify.messaging.service import _advance
+from layanify.messaging.service import advance
 from layanify.webhooks.tasks import MAX_BACKOFF_SECONDS, retry_delay
 from layanify.whatsapp.payloads import normalize_error
 
@@ -106,9 +106,9 @@ def at(seconds: int) -> datetime:
 def test_statuses_in_order_end_at_read_with_every_time_kept() -> None:
     message = outbound()
 
-    assert _advance(message, "sent", at(1), [])
-    assert _advance(message, "delivered", at(2), [])
-    assert _advance(message, "read", at(3), [])
+    assert advance(message, "sent", at(1), [])
+    assert advance(message, "delivered", at(2), [])
+    assert advance(message, "read", at(3), [])
 
     assert message.status == "read"
     assert (message.sent_at, message.delivered_at, message.read_at) == (at(1), at(2), at(3))
@@ -116,9 +116,9 @@ def test_statuses_in_order_end_at_read_with_every_time_kept() -> None:
 
 def test_late_delivered_after_read_stays_read_but_records_delivery_time() -> None:
     message = outbound()
-    _advance(message, "read", at(3), [])
+    advance(message, "read", at(3), [])
 
-    moved = _advance(message, "delivered", at(2), [])
+    moved = advance(message, "delivered", at(2), [])
 
     assert moved is False
     assert message.status == "read"
@@ -129,7 +129,7 @@ def test_late_delivered_after_read_stays_read_but_records_delivery_time() -> Non
 def test_out_of_order_statuses_end_at_read() -> None:
     message = outbound()
     for status, second in (("read", 3), ("delivered", 2), ("sent", 1)):
-        _advance(message, status, at(second), [])
+        advance(message, status, at(second), [])
 
     assert message.status == "read"
     assert (message.sent_at, message.delivered_at, message.read_at) == (at(1), at(2), at(3))
@@ -137,9 +137,9 @@ def test_out_of_order_statuses_end_at_read() -> None:
 
 def test_duplicate_status_keeps_the_first_reported_time() -> None:
     message = outbound()
-    _advance(message, "delivered", at(2), [])
+    advance(message, "delivered", at(2), [])
 
-    moved = _advance(message, "delivered", at(9), [])
+    moved = advance(message, "delivered", at(9), [])
 
     assert moved is False
     assert message.delivered_at == at(2)
@@ -147,9 +147,9 @@ def test_duplicate_status_keeps_the_first_reported_time() -> None:
 
 def test_voice_note_played_outranks_read() -> None:
     message = outbound()
-    _advance(message, "played", at(5), [])
+    advance(message, "played", at(5), [])
 
-    assert _advance(message, "read", at(4), []) is False
+    assert advance(message, "read", at(4), []) is False
     assert message.status == "played"
     assert (message.read_at, message.played_at) == (at(4), at(5))
 
@@ -157,7 +157,7 @@ def test_voice_note_played_outranks_read() -> None:
 def test_failed_send_records_the_error_for_the_user() -> None:
     message = outbound("sent")
 
-    moved = _advance(message, "failed", at(4), [UNDELIVERABLE])
+    moved = advance(message, "failed", at(4), [UNDELIVERABLE])
 
     assert moved is True
     assert message.status == "failed"
@@ -172,7 +172,7 @@ def test_failed_without_details_falls_back_to_the_message() -> None:
     message = outbound()
     error = normalize_error({"code": 131047, "message": "Re-engagement message"})
 
-    _advance(message, "failed", at(4), [error])
+    advance(message, "failed", at(4), [error])
 
     assert message.error_code == 131047
     assert message.error_title == "Re-engagement message"
@@ -183,7 +183,7 @@ def test_failed_without_details_falls_back_to_the_message() -> None:
 def test_failed_with_an_empty_error_leaves_no_blank_texts() -> None:
     message = outbound()
 
-    _advance(message, "failed", at(4), [normalize_error({})])
+    advance(message, "failed", at(4), [normalize_error({})])
 
     assert message.status == "failed"
     assert (message.error_code, message.error_title, message.error_details) == (None, None, None)
@@ -192,7 +192,7 @@ def test_failed_with_an_empty_error_leaves_no_blank_texts() -> None:
 def test_failed_without_errors_still_fails() -> None:
     message = outbound()
 
-    assert _advance(message, "failed", at(4), [])
+    assert advance(message, "failed", at(4), [])
     assert message.status == "failed"
     assert message.error_code is None
 
@@ -200,24 +200,24 @@ def test_failed_without_errors_still_fails() -> None:
 def test_long_error_title_is_cut_to_the_column_size() -> None:
     message = outbound()
 
-    _advance(message, "failed", at(4), [normalize_error({"code": 1, "title": "x" * 1000})])
+    advance(message, "failed", at(4), [normalize_error({"code": 1, "title": "x" * 1000})])
 
     assert message.error_title == "x" * 512
 
 
 def test_failed_after_delivered_is_applied() -> None:
     message = outbound()
-    _advance(message, "delivered", at(2), [])
+    advance(message, "delivered", at(2), [])
 
-    assert _advance(message, "failed", at(4), [UNDELIVERABLE])
+    assert advance(message, "failed", at(4), [UNDELIVERABLE])
     assert message.status == "failed"
 
 
 def test_failed_after_read_is_ignored() -> None:
     message = outbound()
-    _advance(message, "read", at(3), [])
+    advance(message, "read", at(3), [])
 
-    moved = _advance(message, "failed", at(4), [UNDELIVERABLE])
+    moved = advance(message, "failed", at(4), [UNDELIVERABLE])
 
     assert moved is False
     assert message.status == "read"
@@ -229,9 +229,9 @@ def test_failed_after_read_is_ignored() -> None:
 
 def test_late_sent_after_failed_does_not_revive_the_message() -> None:
     message = outbound()
-    _advance(message, "failed", at(4), [UNDELIVERABLE])
+    advance(message, "failed", at(4), [UNDELIVERABLE])
 
-    assert _advance(message, "sent", at(1), []) is False
+    assert advance(message, "sent", at(1), []) is False
     assert message.status == "failed"
     assert message.sent_at == at(1)
     assert message.error_code == 131026
@@ -243,12 +243,12 @@ def test_unknown_status_changes_nothing() -> None:
         name: getattr(message, name) for name in ("status", "sent_at", "delivered_at", "read_at", "failed_at")
     }
 
-    assert _advance(message, "deleted", at(9), []) is False
+    assert advance(message, "deleted", at(9), []) is False
     assert {name: getattr(message, name) for name in before} == before
 
 
 def test_inbound_received_message_moves_to_read_once_we_mark_it_read() -> None:
     message = outbound(MessageStatus.RECEIVED)
 
-    assert _advance(message, "read", at(3), [])
+    assert advance(message, "read", at(3), [])
     assert message.status == "read"

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from layanify.config import Settings
+from layanify.contacts.models import Contact
+from layanify.conversations.models import Conversation
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, unit_of_work
-from layanify.messaging.models import Message
-from layanify.webhooks import service
+from layanify.messaging.models import Message, MessageStatusEvent
+from layanify.webhooks import batch, service
 from layanify.webhooks.models import WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
 from tests import factories
@@ -43,6 +46,17 @@ async def message_count(sessionmaker: Sessionmaker) -> int:
         return int(await session.scalar(select(func.count()).select_from(Message)) or 0)
 
 
+@pytest.fixture
+def per_event_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send every batch down the per-event path, where failures are injected through HANDLERS."""
+
+    async def not_batchable(*args: object) -> object:
+        raise batch.NotBatchable("test")
+
+    monkeypatch.setattr(batch, "process_batch", not_batchable)
+
+
+@pytest.mark.usefixtures("per_event_only")
 async def test_failure_is_retried_with_backoff_and_then_succeeds(
     webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,6 +89,7 @@ async def test_failure_is_retried_with_backoff_and_then_succeeds(
     assert await message_count(sessionmaker) == 1
 
 
+@pytest.mark.usefixtures("per_event_only")
 async def test_event_that_keeps_failing_is_marked_failed_with_its_error_and_can_be_replayed(
     webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,6 +118,73 @@ async def test_event_that_keeps_failing_is_marked_failed_with_its_error_and_can_
     [event] = await all_events(sessionmaker)
     assert event.status == "processed"
     assert await message_count(sessionmaker) == 1
+
+
+async def test_one_poisoned_event_does_not_hold_up_the_rest_of_its_batch(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = service.HANDLERS["messages"]
+
+    async def poisoned(session: object, change: object, received_at: object, outcome: object) -> None:
+        if "racun" in str(getattr(change, "value", "")):
+            raise ValueError("this event cannot be applied")
+        await real(session, change, received_at, outcome)  # type: ignore[arg-type]
+
+    async def batch_fails(*args: object) -> object:
+        raise RuntimeError("the set-wise pass failed")
+
+    monkeypatch.setattr(batch, "process_batch", batch_fails)
+    monkeypatch.setitem(service.HANDLERS, "messages", poisoned)
+    for i, text in enumerate(["satu", "racun", "tiga"]):
+        await webhook.post(factories.text_message(f"wamid.poison-{i}", text, wa_id=f"6281777000{i}"))
+    await webhook.process()
+    stored = await all_events(sessionmaker)
+    assert [(e.status, e.last_error) for e in stored] == [
+        ("processed", None),
+        ("pending", "ValueError: this event cannot be applied"),
+        ("processed", None),
+    ]
+    assert await message_count(sessionmaker) == 2
+
+
+async def test_batch_path_and_per_event_path_store_the_same(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["batch_multi", "text", "image", "text", "status_read", "reaction", "text_reply_context"]
+    for name in names:
+        await webhook.post(name)
+    await webhook.process()  # one batch, set-wise
+    set_wise = (await webhook.client.get("/api/v1/conversations", headers=tenant.headers)).json()["data"]
+    set_wise_events = await all_events(sessionmaker)
+
+    async def not_batchable(*args: object) -> object:
+        raise batch.NotBatchable("test")
+
+    async with unit_of_work(sessionmaker) as session:
+        await session.execute(delete(Message))
+        await session.execute(delete(Conversation))
+        await session.execute(delete(Contact))
+        await session.execute(delete(MessageStatusEvent))
+    monkeypatch.setattr(batch, "process_batch", not_batchable)
+    for event in set_wise_events:
+        async with unit_of_work(sessionmaker) as session:
+            await service.replay_event(session, event.id, workspace_id=None)
+    await webhook.process()  # the same events, one at a time
+    per_event = (await webhook.client.get("/api/v1/conversations", headers=tenant.headers)).json()["data"]
+    per_event_events = await all_events(sessionmaker)
+
+    def comparable(conversations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in c.items() if k not in ("id", "created_at", "contact")}
+            | {"contact": {k: c["contact"][k] for k in ("wa_id", "profile_name", "user_id")}}
+            for c in conversations
+        ]
+
+    assert comparable(per_event) == comparable(set_wise)
+    assert [e.summary["counts"] for e in per_event_events] == [  # type: ignore[index]
+        e.summary["counts"]
+        for e in set_wise_events  # type: ignore[index]
+    ]
 
 
 async def test_replay_through_the_api_is_idempotent(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts.models import Contact
-from layanify.db.sql import insert_ignoring_conflicts
+from layanify.db.sql import insert_ignoring_conflicts, table_of
 
 
 async def by_wa_id(session: AsyncSession, workspace_id: int, wa_id: str) -> Contact | None:
@@ -45,3 +45,22 @@ async def page(
         stmt = stmt.where(or_(Contact.profile_name.ilike(like), Contact.wa_id.like(like)))
     result = await session.execute(stmt.order_by(Contact.id).limit(limit))
     return list(result.scalars())
+
+
+async def insert_many_if_absent(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Insert the contacts that do not exist yet, in one statement."""
+    if rows:
+        connection = await session.connection()
+        await connection.execute(insert_ignoring_conflicts(session, table_of(Contact)), rows)
+
+
+async def by_keys(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Contact]:
+    """Contacts by (workspace_id, wa_id), in one query."""
+    if not keys:
+        return {}
+    stmt = (
+        select(Contact)
+        .where(tuple_(Contact.workspace_id, Contact.wa_id).in_(sorted(keys)))
+        .execution_options(populate_existing=True)
+    )
+    return {(c.workspace_id, c.wa_id): c for c in (await session.execute(stmt)).scalars()}

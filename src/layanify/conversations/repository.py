@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts.models import Contact
 from layanify.conversations.models import Conversation
-from layanify.db.sql import insert_ignoring_conflicts
+from layanify.db.sql import insert_ignoring_conflicts, table_of
 
 # Conversations with no message yet sort after every active one.
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
@@ -70,3 +70,27 @@ async def page_by_activity(
     stmt = stmt.order_by(activity.desc(), Conversation.id.desc()).limit(limit)
     result = await session.execute(stmt)
     return [(c, k) for c, k in result.all()]
+
+
+async def insert_many_if_absent(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Open the conversations that do not exist yet, in one statement."""
+    if rows:
+        connection = await session.connection()
+        await connection.execute(insert_ignoring_conflicts(session, table_of(Conversation)), rows)
+
+
+async def by_pairs_locked(
+    session: AsyncSession, pairs: set[tuple[int, int]]
+) -> dict[tuple[int, int], Conversation]:
+    """Conversations by (number_id, contact_id), locked for update in id order (one query; no deadlock
+    between two workers taking overlapping sets, since both lock in the same order)."""
+    if not pairs:
+        return {}
+    stmt = (
+        select(Conversation)
+        .where(tuple_(Conversation.number_id, Conversation.contact_id).in_(sorted(pairs)))
+        .order_by(Conversation.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {(c.number_id, c.contact_id): c for c in (await session.execute(stmt)).scalars()}

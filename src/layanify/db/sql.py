@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 
-def insert_ignoring_conflicts(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The Core table of a model, for set-based statements that bypass the ORM's per-object work."""
+    return cast(Table, model.__table__)
+
+
+def insert_ignoring_conflicts(session: AsyncSession, model: type[DeclarativeBase] | Table) -> Any:
     """`INSERT … ON CONFLICT DO NOTHING` for the session's dialect (the database's unique keys dedupe)."""
     name = session.get_bind().dialect.name
     if name == "postgresql":

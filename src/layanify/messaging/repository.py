@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from layanify.db.sql import insert_ignoring_conflicts
+from layanify.db.sql import insert_ignoring_conflicts, table_of
 from layanify.messaging.models import Message, MessageStatusEvent
 
 
@@ -89,3 +89,52 @@ async def page_in_conversation(
         stmt = stmt.where(or_(Message.timestamp > at, and_(Message.timestamp == at, Message.id > message_id)))
     result = await session.execute(stmt.order_by(Message.timestamp, Message.id).limit(limit))
     return list(result.scalars())
+
+
+async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert messages in one statement, skipping wamids already stored; returns the new ids by wamid."""
+    if not rows:
+        return {}
+    connection = await session.connection()
+    stmt = insert_ignoring_conflicts(session, table_of(Message)).returning(Message.id, Message.wamid)
+    result = await connection.execute(stmt, rows)
+    return {wamid: message_id for message_id, wamid in result.all()}
+
+
+async def insert_status_events(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> list[tuple[int, int, str, str]]:
+    """Record status reports in one statement; returns (id, number_id, wamid, status) of the new ones."""
+    if not rows:
+        return []
+    connection = await session.connection()
+    table = table_of(MessageStatusEvent)
+    stmt = insert_ignoring_conflicts(session, table).returning(
+        table.c.id, table.c.number_id, table.c.wamid, table.c.status
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in (await connection.execute(stmt, rows)).all()]
+
+
+async def by_wamids_locked(session: AsyncSession, wamids: set[str]) -> dict[str, Message]:
+    """Messages with these wamids, locked for update in id order, in one query."""
+    if not wamids:
+        return {}
+    stmt = (
+        select(Message)
+        .where(Message.wamid.in_(sorted(wamids)))
+        .order_by(Message.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {m.wamid: m for m in (await session.execute(stmt)).scalars() if m.wamid}
+
+
+async def link_status_events(session: AsyncSession, links: list[dict[str, int]]) -> None:
+    """Attach status reports to their messages (`id`, `message_id` pairs) in one statement."""
+    if links:
+        connection = await session.connection()
+        table = table_of(MessageStatusEvent)
+        stmt = update(table).where(table.c.id == bindparam("event_id")).values(message_id=bindparam("mid"))
+        await connection.execute(
+            stmt, [{"event_id": link["id"], "mid": link["message_id"]} for link in links]
+        )

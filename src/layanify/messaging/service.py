@@ -16,7 +16,7 @@ from layanify.messaging.models import STATUS_RANK, Direction, Message, MessageSt
 from layanify.whatsapp.payloads import message_content, normalize_error, parse_timestamp, preview
 
 # Types that are not a customer writing to us: they neither open the window nor count as unread.
-_NOT_CUSTOMER_WRITING = frozenset({"system"})
+NOT_CUSTOMER_WRITING = frozenset({"system"})
 STATUS_TIME_COLUMNS = {
     "sent": "sent_at",
     "delivered": "delivered_at",
@@ -65,14 +65,37 @@ async def record_inbound(
     if message_id is None:
         return None
     kind = content["type"]
-    customer_wrote = kind not in _NOT_CUSTOMER_WRITING
+    customer_wrote = kind not in NOT_CUSTOMER_WRITING
     conversations.note_message(
         conversation, at, preview(content), inbound=customer_wrote, opens_window=customer_wrote
     )
     return message_id
 
 
-def _advance(message: Message, status: str, at: datetime, errors: list[dict[str, Any]]) -> bool:
+def status_values(number_id: int, status: dict[str, Any], received_at: datetime) -> dict[str, Any] | None:
+    """The row recording one status report, or None when it names no wamid or status."""
+    wamid = status.get("id")
+    name = status.get("status")
+    if not isinstance(wamid, str) or not isinstance(name, str):
+        return None
+    callback = status.get("biz_opaque_callback_data")
+    recipient = status.get("recipient_id")
+    errors = [normalize_error(e) for e in status.get("errors") or [] if isinstance(e, dict)]
+    return {
+        "number_id": number_id,
+        "wamid": wamid,
+        "status": name,
+        "timestamp": parse_timestamp(status.get("timestamp")) or received_at,
+        "recipient_id": recipient if isinstance(recipient, str) else None,
+        "biz_opaque_callback_data": callback[:512] if isinstance(callback, str) else None,
+        "errors": errors or None,
+        "pricing": status.get("pricing") if isinstance(status.get("pricing"), dict) else None,
+        "conversation": status.get("conversation") if isinstance(status.get("conversation"), dict) else None,
+        "received_at": received_at,
+    }
+
+
+def advance(message: Message, status: str, at: datetime, errors: list[dict[str, Any]]) -> bool:
     """Apply a status to the message; only a higher rank moves it. Returns whether the status moved."""
     moves = STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, -1)
     column = STATUS_TIME_COLUMNS.get(status)
@@ -100,33 +123,17 @@ async def apply_status(
     received_at: datetime,
 ) -> StatusOutcome:
     """Record a status report and advance its message; duplicates change nothing, unknown wamids wait."""
-    wamid = status.get("id")
-    name = status.get("status")
-    if not isinstance(wamid, str) or not isinstance(name, str):
+    values = status_values(number_id, status, received_at)
+    if values is None:
         return StatusOutcome("invalid", None)
-    at = parse_timestamp(status.get("timestamp")) or received_at
-    errors = [normalize_error(e) for e in status.get("errors") or [] if isinstance(e, dict)]
-    callback = status.get("biz_opaque_callback_data")
-    values = {
-        "number_id": number_id,
-        "wamid": wamid,
-        "status": name,
-        "timestamp": at,
-        "recipient_id": status.get("recipient_id") if isinstance(status.get("recipient_id"), str) else None,
-        "biz_opaque_callback_data": callback[:512] if isinstance(callback, str) else None,
-        "errors": errors or None,
-        "pricing": status.get("pricing") if isinstance(status.get("pricing"), dict) else None,
-        "conversation": status.get("conversation") if isinstance(status.get("conversation"), dict) else None,
-        "received_at": received_at,
-    }
     status_event_id = await repository.insert_status_event(session, values)
     if status_event_id is None:
         return StatusOutcome("duplicate", None)
-    message = await repository.by_wamid(session, workspace_id, wamid)
+    message = await repository.by_wamid(session, workspace_id, values["wamid"])
     if message is None:
         return StatusOutcome("unmatched", None)
     await repository.link_status_event(session, status_event_id, message.id)
-    moved = _advance(message, name, at, errors)
+    moved = advance(message, values["status"], values["timestamp"], values["errors"] or [])
     return StatusOutcome("applied" if moved else "history_only", message.id)
 
 
@@ -137,7 +144,7 @@ async def match_pending_statuses(session: AsyncSession, message: Message, number
     pending: list[MessageStatusEvent] = await repository.unmatched_statuses(session, number_id, message.wamid)
     for event in pending:
         await repository.link_status_event(session, event.id, message.id)
-        _advance(message, event.status, event.timestamp, event.errors or [])
+        advance(message, event.status, event.timestamp, event.errors or [])
     return len(pending)
 
 

@@ -36,3 +36,13 @@ async def template(
         )
     )
     return result.scalar_one_or_none()
+
+
+async def by_phone_number_ids(session: AsyncSession, phone_number_ids: set[str]) -> dict[str, WhatsAppNumber]:
+    """The numbers among these phone number ids, keyed by phone number id (one query for a batch)."""
+    if not phone_number_ids:
+        return {}
+    result = await session.execute(
+        select(WhatsAppNumber).where(WhatsAppNumber.phone_number_id.in_(phone_number_ids))
+    )
+    return {n.phone_number_id: n for n in result.scalars()}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from layanify.db.sql import is_postgresql
+from layanify.db.sql import is_postgresql, table_of
 from layanify.webhooks.models import EventStatus, WebhookEvent
 
 
@@ -67,3 +67,13 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     """How many events are in each processing state (for health and the CLI)."""
     rows = await session.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status))
     return {status: count for status, count in rows.all()}
+
+
+async def mark_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Record the outcome of several events at once (every row has the same keys, `event_id` first)."""
+    if not rows:
+        return
+    connection = await session.connection()
+    table = table_of(WebhookEvent)
+    values: dict[str, Any] = {key: bindparam(key) for key in rows[0] if key != "event_id"}
+    await connection.execute(update(table).where(table.c.id == bindparam("event_id")).values(**values), rows)

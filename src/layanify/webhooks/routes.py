@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from layanify.accounts.dependencies import OwnerPrincipal, SessionDep
 from layanify.config import Settings
@@ -43,68 +44,98 @@ async def verify_webhook(
     return PlainTextResponse(answer)
 
 
-def _reject(status: int, code: str, message: str, request: Request, **fields: Any) -> JSONResponse:
-    client = request.client.host if request.client else None
-    log.warning("webhook_rejected", status=status, reason=code, client=client, **fields)
-    return JSONResponse(error_body(code, message), status_code=status)
+class _Rejected(Exception):
+    """A webhook POST refused with a status, a code and a message."""
+
+    def __init__(self, status: int, code: str, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
 
 
-async def receive_webhook(request: Request) -> Response:
-    """Meta's event delivery: verify, store durably, then 200 (a plain Starlette endpoint: the hot path)."""
-    settings: Settings = request.app.state.settings
-    limit = settings.webhook_max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return _reject(
-            413,
-            "payload_too_large",
-            f"webhook bodies are limited to {limit} bytes",
-            request,
-            size=int(declared),
-        )
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Rejected(400, "client_disconnected", "the client went away before sending the body")
+        chunks += message.get("body", b"")
         if len(chunks) > limit:
-            return _reject(413, "payload_too_large", f"webhook bodies are limited to {limit} bytes", request)
-    body = bytes(chunks)
+            raise _Rejected(413, "payload_too_large", f"webhook bodies are limited to {limit} bytes")
+        if not message.get("more_body", False):
+            return bytes(chunks)
+
+
+async def _store_webhook(scope: Scope, receive: Receive) -> None:
+    """Verify the POST, check Meta's envelope and store the raw bytes durably; raise _Rejected otherwise."""
+    state = scope["app"].state
+    settings: Settings = state.settings
+    headers = dict(scope["headers"])
+    limit = settings.webhook_max_body_bytes
+    declared = headers.get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > limit:
+        raise _Rejected(
+            413, "payload_too_large", f"webhook bodies are limited to {limit} bytes", size=int(declared)
+        )
+    body = await _read_body(receive, limit)
     secret = settings.whatsapp_app_secret.get_secret_value() if settings.whatsapp_app_secret else ""
     if not secret:
-        return _reject(
-            401,
-            "app_secret_not_configured",
-            "WHATSAPP_APP_SECRET is not set: signatures cannot be verified",
-            request,
+        raise _Rejected(
+            401, "app_secret_not_configured", "WHATSAPP_APP_SECRET is not set: signatures cannot be verified"
         )
-    if not signature_is_valid(secret, body, request.headers.get("x-hub-signature-256")):
-        return _reject(
-            401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match the body", request
-        )
+    signature = headers.get(b"x-hub-signature-256")
+    if not signature_is_valid(secret, body, signature.decode("latin-1") if signature else None):
+        raise _Rejected(401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match the body")
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return _reject(400, "malformed_json", "the body is not valid JSON", request, size=len(body))
+        raise _Rejected(400, "malformed_json", "the body is not valid JSON", size=len(body)) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
-        return _reject(
-            400, "not_a_webhook", "expected Meta's envelope: an object with an 'entry' list", request
-        )
-    writer: EventWriter = request.app.state.event_writer
+        raise _Rejected(400, "not_a_webhook", "expected Meta's envelope: an object with an 'entry' list")
+    writer: EventWriter = state.event_writer
     try:
         await writer.store(body)
     except IngestUnavailable as exc:
         log.error("webhook_not_stored", reason=str(exc), size=len(body))
-        return JSONResponse(
-            error_body("unavailable", "the event could not be stored; retry"), status_code=503
-        )
-    return PlainTextResponse("EVENT_RECEIVED")
+        raise _Rejected(503, "unavailable", "the event could not be stored; retry") from None
 
 
-def install_webhook_receiver(router_: APIRouter) -> None:
-    """Register the POST receiver outside FastAPI's dependency machinery (documented in the OpenAPI text)."""
-    router_.add_route(WEBHOOK_PATH, receive_webhook, methods=["POST"], include_in_schema=False)
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
-install_webhook_receiver(router)
+class WebhookReceiver:
+    """Meta's event delivery (`POST /api/webhooks/whatsapp`) as plain ASGI in front of the app.
+
+    It is the hot path: no routing, dependency injection or request objects. Answers 200 only once the
+    raw body is committed; 401 bad or missing signature, 400 not Meta's JSON envelope, 413 over the
+    limit, 503 when it could not be stored (Meta retries).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != WEBHOOK_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await _store_webhook(scope, receive)
+        except _Rejected as rejected:
+            if rejected.status != 503:
+                client = scope.get("client")
+                log.warning(
+                    "webhook_rejected",
+                    status=rejected.status,
+                    reason=rejected.code,
+                    client=client[0] if client else None,
+                    **rejected.fields,
+                )
+            body = orjson.dumps(error_body(rejected.code, rejected.message))
+            await _respond(send, rejected.status, body, b"application/json")
+            return
+        await _respond(send, 200, b"EVENT_RECEIVED", b"text/plain; charset=utf-8")
 
 
 def _to_read(event: WebhookEvent) -> dict[str, Any]:

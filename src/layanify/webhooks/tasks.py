@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.config import Settings
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.observability import get_logger
-from layanify.webhooks import repository, service
+from layanify.webhooks import batch, repository, service
 from layanify.webhooks.models import EventStatus
 from layanify.whatsapp.payloads import PayloadError
 
@@ -64,54 +66,94 @@ class WebhookWorker:
         log.info("webhook_worker_stopped", worker=self._name)
 
     async def process_due_batch(self) -> int:
-        """Claim and process one batch of due events; returns how many were claimed."""
+        """Claim and process one batch of due events; returns how many were claimed.
+
+        The whole batch is first applied set-wise (`batch.process_batch`) inside a savepoint; if it holds
+        anything that path does not handle, or fails, the savepoint is rolled back and each event is
+        applied on its own, in its own savepoint, so one bad event cannot hold up the others.
+        """
         now = utcnow()
-        settings = self._settings
         async with unit_of_work(self._sessionmaker) as session:
-            events = await repository.claim_due(session, now, settings.worker_batch_size)
-            for event_id, body, attempts, received_at in events:
-                attempt = attempts + 1
-                try:
-                    async with session.begin_nested():
-                        outcome = await service.process_body(session, body, received_at)
-                except Exception as exc:
-                    session.expunge_all()  # objects touched by the rolled-back savepoint are stale
-                    give_up = attempt >= settings.worker_max_attempts or isinstance(exc, PayloadError)
-                    delay = retry_delay(attempt, settings.worker_retry_base_seconds)
-                    await repository.mark(
-                        session,
-                        event_id,
-                        status=EventStatus.FAILED if give_up else EventStatus.PENDING,
-                        attempts=attempt,
-                        next_attempt_at=now + timedelta(seconds=delay),
-                        last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                        workspace_id=await service.workspace_of(session, body),
-                    )
-                    log.warning(
-                        "webhook_event_failed",
-                        event_id=event_id,
-                        attempt=attempt,
-                        gave_up=give_up,
-                        retry_in_seconds=None if give_up else round(delay, 1),
-                        error=type(exc).__name__,
-                    )
-                    continue
-                await repository.mark(
-                    session,
-                    event_id,
-                    status=EventStatus.PROCESSED,
-                    attempts=attempt,
-                    processed_at=utcnow(),
-                    last_error=None,
-                    workspace_id=min(outcome.workspace_ids) if outcome.workspace_ids else None,
-                    fields=",".join(sorted(set(outcome.fields)))[:256],
-                    summary=outcome.summary(),
-                )
-                log.info(
-                    "webhook_event_processed",
-                    event_id=event_id,
-                    fields=outcome.fields,
-                    counts=outcome.counts,
-                    message_ids=outcome.message_ids[:20],
-                )
+            events = await repository.claim_due(session, now, self._settings.worker_batch_size)
+            if not events:
+                return 0
+            outcomes: dict[int, service.Outcome] | None = None
+            try:
+                async with session.begin_nested():
+                    outcomes = await batch.process_batch(session, [(e[0], e[1], e[3]) for e in events])
+            except Exception as exc:
+                session.expunge_all()  # objects touched by the rolled-back savepoint are stale
+                if not isinstance(exc, batch.NotBatchable):
+                    log.info("webhook_batch_retried_per_event", events=len(events), error=type(exc).__name__)
+            if outcomes is not None:
+                await self._record_processed(session, [(e[0], e[2] + 1, outcomes[e[0]]) for e in events])
+            else:
+                for event_id, body, attempts, received_at in events:
+                    await self._process_one(session, now, event_id, body, attempts + 1, received_at)
         return len(events)
+
+    async def _process_one(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        event_id: int,
+        body: bytes,
+        attempt: int,
+        received_at: datetime,
+    ) -> None:
+        """Apply one event in its own savepoint; a failure schedules a retry or gives up."""
+        try:
+            async with session.begin_nested():
+                outcome = await service.process_body(session, body, received_at)
+        except Exception as exc:
+            session.expunge_all()
+            give_up = attempt >= self._settings.worker_max_attempts or isinstance(exc, PayloadError)
+            delay = retry_delay(attempt, self._settings.worker_retry_base_seconds)
+            await repository.mark(
+                session,
+                event_id,
+                status=EventStatus.FAILED if give_up else EventStatus.PENDING,
+                attempts=attempt,
+                next_attempt_at=now + timedelta(seconds=delay),
+                last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                workspace_id=await service.workspace_of(session, body),
+            )
+            log.warning(
+                "webhook_event_failed",
+                event_id=event_id,
+                attempt=attempt,
+                gave_up=give_up,
+                retry_in_seconds=None if give_up else round(delay, 1),
+                error=type(exc).__name__,
+            )
+            return
+        await self._record_processed(session, [(event_id, attempt, outcome)])
+
+    async def _record_processed(
+        self, session: AsyncSession, done: list[tuple[int, int, service.Outcome]]
+    ) -> None:
+        processed_at = utcnow()
+        await repository.mark_many(
+            session,
+            [
+                {
+                    "event_id": event_id,
+                    "status": EventStatus.PROCESSED.value,
+                    "attempts": attempt,
+                    "processed_at": processed_at,
+                    "last_error": None,
+                    "workspace_id": min(outcome.workspace_ids) if outcome.workspace_ids else None,
+                    "fields": ",".join(sorted(set(outcome.fields)))[:256],
+                    "summary": outcome.summary(),
+                }
+                for event_id, attempt, outcome in done
+            ],
+        )
+        for event_id, _, outcome in done:
+            log.info(
+                "webhook_event_processed",
+                event_id=event_id,
+                fields=sorted(set(outcome.fields)),
+                counts=outcome.counts,
+                message_ids=outcome.message_ids[:20],
+            )
