@@ -149,11 +149,15 @@ class WebhookWorker:
                 for event_id, attempt, outcome in done
             ],
         )
-        for event_id, _, outcome in done:
-            log.info(
-                "webhook_event_processed",
-                event_id=event_id,
-                fields=sorted(set(outcome.fields)),
-                counts=outcome.counts,
-                message_ids=outcome.message_ids[:20],
-            )
+        # One line per batch: ids, not content (the per-event summaries are on the events themselves).
+        totals: dict[str, int] = {}
+        for _, _, outcome in done:
+            for key, n in outcome.counts.items():
+                totals[key] = totals.get(key, 0) + n
+        message_ids = [m for _, _, outcome in done for m in outcome.message_ids]
+        log.info(
+            "webhook_events_processed",
+            event_ids=[event_id for event_id, _, _ in done],
+            counts=totals,
+            message_ids=message_ids if len(message_ids) <= 50 else [message_ids[0], "…", message_ids[-1]],
+        )
