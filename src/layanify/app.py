@@ -18,7 +18,7 @@ from layanify.conversations.routes import router as conversations_router
 from layanify.crypto.keyring import Keyring
 from layanify.db.engine import create_engine, create_sessionmaker
 from layanify.db.migrate import upgrade
-from layanify.db.session import unit_of_work
+from layanify.db.session import WriteGate, unit_of_work
 from layanify.errors import install_error_handlers
 from layanify.health.routes import router as health_router
 from layanify.messaging.routes import router as messaging_router
@@ -69,15 +69,19 @@ def create_app(
             log.warning(
                 "webhooks_refused_until_configured", hint="set WHATSAPP_APP_SECRET to receive Meta's webhooks"
             )
+        gate = WriteGate(enabled=settings.is_sqlite)  # the receipt writer and the workers take turns
         workers = [
-            WebhookWorker(sessionmaker, settings, name=f"in-process-{i}") for i in range(workers_wanted)
+            WebhookWorker(sessionmaker, settings, name=f"in-process-{i}", gate=gate)
+            for i in range(workers_wanted)
         ]
 
         def wake_workers() -> None:
             for worker in workers:
                 worker.wake()
 
-        writer = EventWriter(engine, max_batch=settings.webhook_ingest_batch, on_stored=wake_workers)
+        writer = EventWriter(
+            engine, max_batch=settings.webhook_ingest_batch, on_stored=wake_workers, gate=gate
+        )
         await writer.start()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(w.run(stop), name=f"webhook-worker-{i}") for i, w in enumerate(workers)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -36,3 +37,25 @@ async def unit_of_work(sessionmaker: Sessionmaker) -> AsyncIterator[AsyncSession
                 await callback()
             except Exception:
                 log.exception("after_commit_failed")
+
+
+class WriteGate:
+    """Queues this process's big write transactions on SQLite on an asyncio lock.
+
+    SQLite has one writer. A transaction that finds the file locked waits in SQLite's busy handler,
+    which sleeps in growing steps (up to 100 ms) — so a webhook receipt waiting behind a worker's batch
+    would wake late. Taking turns on an asyncio lock first hands the file over the moment it is free.
+    On PostgreSQL (row locks) the gate does nothing.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self._lock = asyncio.Lock() if enabled else None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold the gate for one write transaction."""
+        if self._lock is None:
+            yield
+            return
+        async with self._lock:
+            yield

@@ -17,6 +17,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.db.base import utcnow
+from layanify.db.session import WriteGate
 from layanify.observability import get_logger
 from layanify.webhooks.models import EventStatus, WebhookEvent
 
@@ -44,8 +45,10 @@ class EventWriter:
         max_batch: int = 512,
         max_queue: int = 20_000,
         on_stored: Callable[[], None] | None = None,
+        gate: WriteGate | None = None,
     ) -> None:
         self._engine = engine
+        self._gate = gate or WriteGate(enabled=False)
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
         self._on_stored = on_stored
@@ -117,7 +120,7 @@ class EventWriter:
             }
             for item in batch
         ]
-        async with self._engine.begin() as connection:
+        async with self._gate.turn(), self._engine.begin() as connection:
             result = await connection.execute(
                 insert(WebhookEvent).returning(WebhookEvent.id, sort_by_parameter_order=True), rows
             )

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from layanify.db.base import Base, BigId, UTCDateTime
@@ -25,7 +25,14 @@ class WebhookEvent(Base):
 
     __tablename__ = "webhook_events"
     __table_args__ = (
-        Index("ix_webhook_events_due", "status", "next_attempt_at"),
+        # Workers claim pending events oldest first: a partial index keeps that a short range scan however
+        # many processed events the table holds (the claim query repeats this predicate literally).
+        Index(
+            "ix_webhook_events_pending",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index("ix_webhook_events_workspace", "workspace_id", "id"),
     )
 

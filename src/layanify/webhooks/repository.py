@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.db.sql import is_postgresql, table_of
-from layanify.webhooks.models import EventStatus, WebhookEvent
+from layanify.webhooks.models import WebhookEvent
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Row[int, bytes, int, datetime]]:
@@ -21,7 +21,8 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Ro
     """
     stmt = (
         select(WebhookEvent.id, WebhookEvent.body, WebhookEvent.attempts, WebhookEvent.received_at)
-        .where(WebhookEvent.status == EventStatus.PENDING, WebhookEvent.next_attempt_at <= now)
+        # A literal predicate, so PostgreSQL's generic plans can still use the partial index.
+        .where(text("webhook_events.status = 'pending'"), WebhookEvent.next_attempt_at <= now)
         .order_by(WebhookEvent.id)
         .limit(limit)
     )

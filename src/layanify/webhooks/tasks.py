@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.config import Settings
 from layanify.db.base import utcnow
-from layanify.db.session import Sessionmaker, unit_of_work
+from layanify.db.session import Sessionmaker, WriteGate, unit_of_work
 from layanify.observability import get_logger
 from layanify.webhooks import batch, repository, service
 from layanify.webhooks.models import EventStatus
@@ -34,8 +34,16 @@ def retry_delay(attempt: int, base: float) -> float:
 class WebhookWorker:
     """Processes pending webhook events until stopped."""
 
-    def __init__(self, sessionmaker: Sessionmaker, settings: Settings, *, name: str = "worker") -> None:
+    def __init__(
+        self,
+        sessionmaker: Sessionmaker,
+        settings: Settings,
+        *,
+        name: str = "worker",
+        gate: WriteGate | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._gate = gate or WriteGate(enabled=False)
         self._settings = settings
         self._name = name
         self._wake = asyncio.Event()
@@ -73,7 +81,7 @@ class WebhookWorker:
         applied on its own, in its own savepoint, so one bad event cannot hold up the others.
         """
         now = utcnow()
-        async with unit_of_work(self._sessionmaker) as session:
+        async with self._gate.turn(), unit_of_work(self._sessionmaker) as session:
             events = await repository.claim_due(session, now, self._settings.worker_batch_size)
             if not events:
                 return 0

@@ -161,7 +161,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_events")),
     )
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
-        batch_op.create_index("ix_webhook_events_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index(
+            "ix_webhook_events_pending",
+            ["id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
         batch_op.create_index("ix_webhook_events_workspace", ["workspace_id", "id"], unique=False)
 
     op.create_table(
@@ -347,7 +353,7 @@ def downgrade() -> None:
     op.drop_table("whatsapp_numbers")
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_events_workspace")
-        batch_op.drop_index("ix_webhook_events_due")
+        batch_op.drop_index("ix_webhook_events_pending")
 
     op.drop_table("webhook_events")
     op.drop_table("message_templates")
