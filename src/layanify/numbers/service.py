@@ -22,6 +22,12 @@ def digits(value: str | None) -> str:
     return "".join(ch for ch in value or "" if ch.isdigit())
 
 
+def learn_display_number(number: WhatsAppNumber, display_phone_number: str | None) -> None:
+    """Fill in the number's digits from webhook metadata when we do not know them yet."""
+    if not number.number and display_phone_number:
+        number.number = digits(display_phone_number)[:32]
+
+
 def set_access_token(number: WhatsAppNumber, token: str, keyring: Keyring) -> None:
     """Store the token encrypted; keep only its last 4 characters in the clear for display."""
     number.access_token_encrypted = keyring.encrypt(token, associated_data=number.phone_number_id.encode())

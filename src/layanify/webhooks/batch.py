@@ -28,6 +28,7 @@ from layanify.messaging.models import Direction, MessageStatus
 from layanify.messaging.service import NOT_CUSTOMER_WRITING, advance, status_values
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers.models import WhatsAppNumber
+from layanify.numbers.service import learn_display_number
 from layanify.webhooks.service import Outcome
 from layanify.whatsapp.payloads import (
     MessagesValue,
@@ -102,6 +103,7 @@ async def process_batch(
                 outcome.count("skipped_unknown_number", len(value.messages) + len(value.statuses))
                 continue
             outcome.workspace_ids.add(number.workspace_id)
+            learn_display_number(number, value.display_phone_number)
             for message in value.messages:
                 sender, wamid = message.get("from"), message.get("id")
                 if not isinstance(sender, str) or not isinstance(wamid, str):

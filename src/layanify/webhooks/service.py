@@ -88,6 +88,7 @@ async def handle_messages(
     if number is None:
         outcome.count("skipped_unknown_number", len(value.messages) + len(value.statuses))
         return
+    numbers.learn_display_number(number, value.display_phone_number)
     for message in value.messages:
         sender = message.get("from") if isinstance(message.get("from"), str) else None
         if sender is None:
