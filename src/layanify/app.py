@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from layanify import __version__
 from layanify.accounts import repository as accounts_repository
@@ -25,7 +26,7 @@ from layanify.messaging.routes import router as messaging_router
 from layanify.numbers import service as numbers
 from layanify.observability import configure_logging, configure_sentry, get_logger
 from layanify.webhooks.ingest import EventWriter
-from layanify.webhooks.routes import WebhookReceiver
+from layanify.webhooks.routes import WEBHOOK_PATH, receive_webhook
 from layanify.webhooks.routes import api as webhooks_api
 from layanify.webhooks.routes import router as webhooks_router
 from layanify.webhooks.tasks import WebhookWorker
@@ -41,6 +42,16 @@ or with the session cookie set by `POST /api/v1/auth/login`.
 Meta delivers webhooks to `POST /api/webhooks/whatsapp` (signed with `X-Hub-Signature-256`);
 that route is for Meta only and is not listed below.
 """
+
+
+class LayanifyApp(FastAPI):
+    """FastAPI, with Meta's webhook POST answered before routing and middleware: it is the hot path."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == WEBHOOK_PATH:
+            await receive_webhook(self.state, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -80,7 +91,11 @@ def create_app(
                 worker.wake()
 
         writer = EventWriter(
-            engine, max_batch=settings.webhook_ingest_batch, on_stored=wake_workers, gate=gate
+            engine,
+            max_batch=settings.webhook_ingest_batch,
+            on_stored=wake_workers,
+            gate=gate,
+            in_flight=1 if settings.is_sqlite else 2,
         )
         await writer.start()
         stop = asyncio.Event()
@@ -101,14 +116,15 @@ def create_app(
             await engine.dispose()
             log.info("stopped")
 
-    app = FastAPI(title="Layanify WhatsApp", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = LayanifyApp(
+        title="Layanify WhatsApp", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.settings = settings
     app.state.keyring = keyring
     app.state.session_signer = SessionSigner(
         settings.secret_key.get_secret_value(), settings.session_max_age_seconds
     )
     install_error_handlers(app)
-    app.add_middleware(WebhookReceiver)
     for router in (
         health_router,
         webhooks_router,

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     # Webhook ingestion and processing.
     webhook_max_body_bytes: int = META_MAX_WEBHOOK_BYTES
     webhook_ingest_batch: int = Field(default=512, ge=1, le=10_000)
-    worker_batch_size: int = Field(default=50, ge=1, le=1000)
+    worker_batch_size: int = Field(default=100, ge=1, le=1000)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_max_attempts: int = Field(default=8, ge=1)
     worker_retry_base_seconds: float = Field(default=2.0, gt=0)

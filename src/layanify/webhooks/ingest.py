@@ -46,32 +46,40 @@ class EventWriter:
         max_queue: int = 20_000,
         on_stored: Callable[[], None] | None = None,
         gate: WriteGate | None = None,
+        in_flight: int = 1,
     ) -> None:
+        """`in_flight` batches may commit at once (PostgreSQL overlaps them; SQLite has one writer)."""
         self._engine = engine
+        self._in_flight = in_flight
         self._gate = gate or WriteGate(enabled=False)
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
         self._on_stored = on_stored
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Start the writer task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="webhook-event-writer")
+        """Start the writer tasks."""
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"webhook-event-writer-{i}")
+                for i in range(self._in_flight)
+            ]
 
     async def stop(self) -> None:
         """Store what is queued, then stop."""
-        if self._task is None:
+        if not self._tasks:
             return
         await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
 
     async def store(self, body: bytes) -> int:
         """Queue the body and wait until it is committed; returns the event id."""
-        if self._task is None or self._task.done():
+        if not any(not task.done() for task in self._tasks):
             raise IngestUnavailable("the webhook writer is not running")
         pending = _Pending(body=body, received_at=utcnow(), done=asyncio.get_running_loop().create_future())
         try:

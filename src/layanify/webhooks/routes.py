@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import State
+from starlette.types import Receive, Scope, Send
 
 from layanify.accounts.dependencies import OwnerPrincipal, SessionDep
 from layanify.config import Settings
@@ -65,9 +66,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return bytes(chunks)
 
 
-async def _store_webhook(scope: Scope, receive: Receive) -> None:
+async def _store_webhook(state: State, scope: Scope, receive: Receive) -> None:
     """Verify the POST, check Meta's envelope and store the raw bytes durably; raise _Rejected otherwise."""
-    state = scope["app"].state
     settings: Settings = state.settings
     headers = dict(scope["headers"])
     limit = settings.webhook_max_body_bytes
@@ -105,37 +105,35 @@ async def _respond(send: Send, status: int, body: bytes, content_type: bytes) ->
     await send({"type": "http.response.body", "body": body})
 
 
-class WebhookReceiver:
-    """Meta's event delivery (`POST /api/webhooks/whatsapp`) as plain ASGI in front of the app.
+async def receive_webhook(state: State, scope: Scope, receive: Receive, send: Send) -> None:
+    """Meta's event delivery (`POST /api/webhooks/whatsapp`), answered as plain ASGI before any routing.
 
-    It is the hot path: no routing, dependency injection or request objects. Answers 200 only once the
-    raw body is committed; 401 bad or missing signature, 400 not Meta's JSON envelope, 413 over the
-    limit, 503 when it could not be stored (Meta retries).
+    It is the hot path: no middleware, dependency injection or request objects. Answers 200 only once
+    the raw body is committed; 401 bad or missing signature, 400 not Meta's JSON envelope, 413 over
+    the limit, 503 when it could not be stored (Meta retries).
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != WEBHOOK_PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        try:
-            await _store_webhook(scope, receive)
-        except _Rejected as rejected:
-            if rejected.status != 503:
-                client = scope.get("client")
-                log.warning(
-                    "webhook_rejected",
-                    status=rejected.status,
-                    reason=rejected.code,
-                    client=client[0] if client else None,
-                    **rejected.fields,
-                )
-            body = orjson.dumps(error_body(rejected.code, rejected.message))
-            await _respond(send, rejected.status, body, b"application/json")
-            return
-        await _respond(send, 200, b"EVENT_RECEIVED", b"text/plain; charset=utf-8")
+    try:
+        await _store_webhook(state, scope, receive)
+    except _Rejected as rejected:
+        if rejected.status != 503:
+            client = scope.get("client")
+            log.warning(
+                "webhook_rejected",
+                status=rejected.status,
+                reason=rejected.code,
+                client=client[0] if client else None,
+                **rejected.fields,
+            )
+        body = orjson.dumps(error_body(rejected.code, rejected.message))
+        await _respond(send, rejected.status, body, b"application/json")
+        return
+    except Exception:
+        log.exception("webhook_receiver_failed")
+        await _respond(
+            send, 500, orjson.dumps(error_body("internal", "unexpected error")), b"application/json"
+        )
+        return
+    await _respond(send, 200, b"EVENT_RECEIVED", b"text/plain; charset=utf-8")
 
 
 def _to_read(event: WebhookEvent) -> dict[str, Any]:
