@@ -1,0 +1,292 @@
+"""Reading (and resetting) the benchmark database from outside the server: SQLite or PostgreSQL.
+
+The benchmark never asks the server how it is doing: it reads `webhook_events` and `messages` itself,
+through its own connection, so what it reports is what is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+DISCARD_NOTE = "bench: discarded between phases"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Progress at one instant."""
+
+    at: float  # monotonic seconds
+    max_id: int
+    pending: int
+    messages: int
+
+
+class Inspector(ABC):
+    """Queries the benchmark needs; every method reads committed state."""
+
+    @abstractmethod
+    async def sample(self, at: float) -> Sample:
+        """Highest event id, pending events and stored messages."""
+
+    @abstractmethod
+    async def events(self) -> int:
+        """Stored webhook events."""
+
+    @abstractmethod
+    async def pending_between(self, low: int, high: int) -> int:
+        """Pending events with low < id <= high."""
+
+    @abstractmethod
+    async def lags(self, low: int, high: int) -> list[float]:
+        """processed_at - received_at, in seconds, of processed events with low < id <= high."""
+
+    @abstractmethod
+    async def body_exists(self, body: bytes, after_id: int) -> bool:
+        """Whether an event with exactly this body and an id above `after_id` is committed."""
+
+    @abstractmethod
+    async def discard_pending(self) -> int:
+        """Mark every pending event failed (so that a phase starts with no backlog); returns how many."""
+
+    @abstractmethod
+    async def errors(self) -> tuple[int, str | None]:
+        """Events whose processing failed at least once (not counting discards), and one error text."""
+
+    @abstractmethod
+    async def processed_bodies(self) -> list[bytes]:
+        """Bodies of every processed event."""
+
+    @abstractmethod
+    async def inbound_wamids(self) -> list[str]:
+        """wamids of every stored inbound message."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class SqliteInspector(Inspector):
+    """sqlite3 on a worker thread, one connection, WAL readers never block the server's writer."""
+
+    def __init__(self, path: Path) -> None:
+        self._connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._connection.execute("PRAGMA busy_timeout=30000")
+        self._lock = threading.Lock()
+
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._connection.execute(sql, params).fetchall()
+
+    async def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return await asyncio.to_thread(self._run, sql, params)
+
+    async def sample(self, at: float) -> Sample:
+        rows = await self._query(
+            "SELECT (SELECT coalesce(max(id), 0) FROM webhook_events),"
+            " (SELECT count(*) FROM webhook_events WHERE status = 'pending'),"
+            " (SELECT count(*) FROM messages)"
+        )
+        max_id, pending, messages = rows[0]
+        return Sample(at, int(max_id), int(pending), int(messages))
+
+    async def events(self) -> int:
+        return int((await self._query("SELECT count(*) FROM webhook_events"))[0][0])
+
+    async def pending_between(self, low: int, high: int) -> int:
+        rows = await self._query(
+            "SELECT count(*) FROM webhook_events WHERE id > ? AND id <= ? AND status = 'pending'", (low, high)
+        )
+        return int(rows[0][0])
+
+    async def lags(self, low: int, high: int) -> list[float]:
+        rows = await self._query(
+            "SELECT (julianday(processed_at) - julianday(received_at)) * 86400.0 FROM webhook_events"
+            " WHERE id > ? AND id <= ? AND status = 'processed'",
+            (low, high),
+        )
+        return [float(r[0]) for r in rows]
+
+    async def body_exists(self, body: bytes, after_id: int) -> bool:
+        rows = await self._query(
+            "SELECT 1 FROM webhook_events WHERE id > ? AND body = ? LIMIT 1", (after_id, body)
+        )
+        return bool(rows)
+
+    async def discard_pending(self) -> int:
+        def discard() -> int:
+            with self._lock:
+                cursor = self._connection.execute(
+                    "UPDATE webhook_events SET status = 'failed', last_error = ? WHERE status = 'pending'",
+                    (DISCARD_NOTE,),
+                )
+                return cursor.rowcount
+
+        return await asyncio.to_thread(discard)
+
+    async def errors(self) -> tuple[int, str | None]:
+        rows = await self._query(
+            "SELECT count(*), max(last_error) FROM webhook_events"
+            " WHERE last_error IS NOT NULL AND last_error <> ?",
+            (DISCARD_NOTE,),
+        )
+        return int(rows[0][0]), rows[0][1]
+
+    async def processed_bodies(self) -> list[bytes]:
+        return [
+            bytes(r[0])
+            for r in await self._query("SELECT body FROM webhook_events WHERE status = 'processed'")
+        ]
+
+    async def inbound_wamids(self) -> list[str]:
+        rows = await self._query(
+            "SELECT wamid FROM messages WHERE direction = 'inbound' AND wamid IS NOT NULL"
+        )
+        return [str(r[0]) for r in rows]
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._connection.close)
+
+
+class PostgresInspector(Inspector):
+    """asyncpg pool: the sampler and the durability probe query concurrently."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, dsn: str) -> PostgresInspector:
+        """Open a small pool on the benchmark database."""
+        return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=4))
+
+    async def sample(self, at: float) -> Sample:
+        row = await self._pool.fetchrow(
+            "SELECT (SELECT coalesce(max(id), 0) FROM webhook_events),"
+            " (SELECT count(*) FROM webhook_events WHERE status = 'pending'),"
+            " (SELECT count(*) FROM messages)"
+        )
+        assert row is not None
+        return Sample(at, int(row[0]), int(row[1]), int(row[2]))
+
+    async def events(self) -> int:
+        return int(await self._pool.fetchval("SELECT count(*) FROM webhook_events"))
+
+    async def pending_between(self, low: int, high: int) -> int:
+        return int(
+            await self._pool.fetchval(
+                "SELECT count(*) FROM webhook_events WHERE id > $1 AND id <= $2 AND status = 'pending'",
+                low,
+                high,
+            )
+        )
+
+    async def lags(self, low: int, high: int) -> list[float]:
+        rows = await self._pool.fetch(
+            "SELECT extract(epoch FROM processed_at - received_at)::float8 FROM webhook_events"
+            " WHERE id > $1 AND id <= $2 AND status = 'processed'",
+            low,
+            high,
+        )
+        return [float(r[0]) for r in rows]
+
+    async def body_exists(self, body: bytes, after_id: int) -> bool:
+        found = await self._pool.fetchval(
+            "SELECT 1 FROM webhook_events WHERE id > $1 AND body = $2 LIMIT 1", after_id, body
+        )
+        return found is not None
+
+    async def discard_pending(self) -> int:
+        # SKIP LOCKED: the batch a worker holds right now is left to it rather than waited for.
+        status = await self._pool.execute(
+            "UPDATE webhook_events SET status = 'failed', last_error = $1 WHERE id IN"
+            " (SELECT id FROM webhook_events WHERE status = 'pending' FOR UPDATE SKIP LOCKED)",
+            DISCARD_NOTE,
+        )
+        return int(status.split()[-1])
+
+    async def errors(self) -> tuple[int, str | None]:
+        row = await self._pool.fetchrow(
+            "SELECT count(*), max(last_error) FROM webhook_events"
+            " WHERE last_error IS NOT NULL AND last_error <> $1",
+            DISCARD_NOTE,
+        )
+        assert row is not None
+        return int(row[0]), row[1]
+
+    async def processed_bodies(self) -> list[bytes]:
+        rows = await self._pool.fetch("SELECT body FROM webhook_events WHERE status = 'processed'")
+        return [bytes(r[0]) for r in rows]
+
+    async def inbound_wamids(self) -> list[str]:
+        rows = await self._pool.fetch(
+            "SELECT wamid FROM messages WHERE direction = 'inbound' AND wamid IS NOT NULL"
+        )
+        return [str(r[0]) for r in rows]
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+class BenchDatabase(ABC):
+    """A database created fresh for one run."""
+
+    kind: str
+    url: str  # what the server's LAYANIFY_DATABASE_URL gets
+
+    @abstractmethod
+    async def reset(self) -> None:
+        """Drop and recreate it, empty."""
+
+    @abstractmethod
+    async def inspector(self) -> Inspector:
+        """An inspector on it (the schema must exist)."""
+
+
+class SqliteDatabase(BenchDatabase):
+    """A fresh file in the run's temporary directory."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.url = f"sqlite+aiosqlite:///{path}"
+
+    async def reset(self) -> None:
+        def remove() -> None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+        await asyncio.to_thread(remove)
+
+    async def inspector(self) -> Inspector:
+        return SqliteInspector(self.path)
+
+
+class PostgresDatabase(BenchDatabase):
+    """`name` on the server at `admin_dsn` (a DSN without a database, e.g. postgresql://postgres@host:5432)."""
+
+    kind = "postgres"
+
+    def __init__(self, admin_dsn: str, name: str) -> None:
+        self._admin_dsn = admin_dsn.rstrip("/")
+        self._name = name
+        self.dsn = f"{self._admin_dsn}/{name}"
+        self.url = "postgresql+asyncpg://" + self.dsn.split("://", 1)[1]
+
+    async def reset(self) -> None:
+        connection = await asyncpg.connect(f"{self._admin_dsn}/postgres")
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)')
+            await connection.execute(f'CREATE DATABASE "{self._name}"')
+        finally:
+            await connection.close()
+
+    async def inspector(self) -> Inspector:
+        return await PostgresInspector.connect(self.dsn)
