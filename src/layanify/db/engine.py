@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -11,8 +12,14 @@ from layanify.config import Settings
 from layanify.db.session import Sessionmaker
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine for the configured database."""
+    """Create the async engine for the configured database (JSON columns through orjson: measured faster)."""
+    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if settings.is_sqlite:
         path = settings.sqlite_path()
         if path is not None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from layanify.db.sql import insert_ignoring_conflicts, table_of
 from layanify.messaging.models import Message, MessageStatusEvent
@@ -121,6 +122,7 @@ async def by_wamids_locked(session: AsyncSession, wamids: set[str]) -> dict[str,
         return {}
     stmt = (
         select(Message)
+        .options(defer(Message.content))  # status updates never need the content
         .where(Message.wamid.in_(sorted(wamids)))
         .order_by(Message.id)
         .with_for_update()
