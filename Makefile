@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck test-sqlite test-postgresql bench lock clean
+.PHONY: install run test lint typecheck test-sqlite test-postgresql bench bench-quick lock clean
 
 $(INSTALLED): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-postgresql: install
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/webhook_ingest.py
+
+bench-quick: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/webhook_ingest.py --quick
 
 ## Re-pin dependencies after editing pyproject.toml (no registry addresses in the lock files).
 lock: install
