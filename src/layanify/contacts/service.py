@@ -29,15 +29,22 @@ async def upsert_contact(
         await repository.insert_if_absent(session, workspace_id, wa_id, profile_name)
         contact = await repository.by_wa_id(session, workspace_id, wa_id)
         assert contact is not None
+    apply_profile(contact, profile_name=profile_name, user_id=user_id, seen_at=seen_at)
+    return contact
+
+
+def apply_profile(
+    contact: Contact, *, profile_name: str, user_id: str | None, seen_at: datetime | None
+) -> None:
+    """Take the profile Meta sent with a message, unless a newer message already gave us one."""
     if seen_at is not None:
         if contact.profile_seen_at is not None and seen_at < contact.profile_seen_at:
-            return contact
+            return
         contact.profile_seen_at = seen_at
     if profile_name and contact.profile_name != profile_name:
         contact.profile_name = profile_name
     if user_id and contact.user_id != user_id:
         contact.user_id = user_id
-    return contact
 
 
 async def set_marketing_preference(contact: Contact, *, opted_out: bool, at: datetime) -> None:

@@ -43,33 +43,44 @@ async def record_inbound(
     received_at: datetime,
 ) -> int | None:
     """Store an inbound message once (unique wamid); its id, or None when it was already stored."""
+    values = inbound_row(workspace_id, conversation.id, message, received_at)
+    message_id = await repository.insert_message(session, values)
+    if message_id is None:
+        return None
+    note_inbound(conversation, values)
+    return message_id
+
+
+def inbound_row(
+    workspace_id: int, conversation_id: int, message: dict[str, Any], received_at: datetime
+) -> dict[str, Any]:
+    """The `messages` row of an inbound message as Meta sent it (both processing paths build it here)."""
     content = message_content(message)
-    at = parse_timestamp(message.get("timestamp")) or received_at
-    wamid = message.get("id") if isinstance(message.get("id"), str) else None
     context = content.get("context") or {}
-    values: dict[str, Any] = {
+    return {
         "workspace_id": workspace_id,
-        "conversation_id": conversation.id,
-        "wamid": wamid,
+        "conversation_id": conversation_id,
+        "wamid": message.get("id") if isinstance(message.get("id"), str) else None,
         "direction": Direction.INBOUND.value,
         "type": content["type"],
         "content": content,
         "status": MessageStatus.RECEIVED.value,
-        "timestamp": at,
+        "timestamp": parse_timestamp(message.get("timestamp")) or received_at,
         "is_automated": False,
         "reply_to_wamid": context.get("id") if isinstance(context.get("id"), str) else None,
         "created_at": received_at,
         "updated_at": received_at,
     }
-    message_id = await repository.insert_message(session, values)
-    if message_id is None:
-        return None
-    kind = content["type"]
-    customer_wrote = kind not in NOT_CUSTOMER_WRITING
+
+
+def note_inbound(conversation: Conversation, row: dict[str, Any]) -> None:
+    """Move the conversation on for a newly stored inbound message (system notices neither open the
+    window nor count as unread)."""
+    content = row["content"]
+    customer_wrote = content["type"] not in NOT_CUSTOMER_WRITING
     conversations.note_message(
-        conversation, at, preview(content), inbound=customer_wrote, opens_window=customer_wrote
+        conversation, row["timestamp"], preview(content), inbound=customer_wrote, opens_window=customer_wrote
     )
-    return message_id
 
 
 def status_values(number_id: int, status: dict[str, Any], received_at: datetime) -> dict[str, Any] | None:

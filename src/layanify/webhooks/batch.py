@@ -21,11 +21,10 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts import repository as contacts_repository
+from layanify.contacts.service import apply_profile
 from layanify.conversations import repository as conversations_repository
-from layanify.conversations.service import note_message
 from layanify.messaging import repository as messages_repository
-from layanify.messaging.models import Direction, MessageStatus
-from layanify.messaging.service import NOT_CUSTOMER_WRITING, advance, status_values
+from layanify.messaging.service import advance, inbound_row, note_inbound, status_values
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers.models import WhatsAppNumber
 from layanify.numbers.service import learn_display_number
@@ -34,11 +33,9 @@ from layanify.whatsapp.payloads import (
     MessagesValue,
     Profile,
     iter_changes,
-    message_content,
     normalize_error,
     parse_messages_value,
     parse_timestamp,
-    preview,
 )
 
 
@@ -135,15 +132,13 @@ async def _store_inbound(session: AsyncSession, items: list[_Inbound], outcomes:
     }
     await contacts_repository.insert_many_if_absent(session, list(contact_rows.values()))
     contacts = await contacts_repository.by_keys(session, set(contact_rows))
-    for item in sorted(items, key=lambda i: i.at):  # the newest message's profile wins
-        contact = contacts[(item.number.workspace_id, item.sender)]
-        if contact.profile_seen_at is not None and item.at < contact.profile_seen_at:
-            continue
-        contact.profile_seen_at = item.at
-        if item.profile and item.profile.name:
-            contact.profile_name = item.profile.name
-        if item.profile and item.profile.user_id:
-            contact.user_id = item.profile.user_id
+    for item in items:
+        apply_profile(
+            contacts[(item.number.workspace_id, item.sender)],
+            profile_name=item.profile.name if item.profile else "",
+            user_id=item.profile.user_id if item.profile else None,
+            seen_at=item.at,
+        )
 
     pairs = {
         (i.number.id, contacts[(i.number.workspace_id, i.sender)].id): i.number.workspace_id for i in items
@@ -164,30 +159,13 @@ async def _store_inbound(session: AsyncSession, items: list[_Inbound], outcomes:
     )
     conversations = await conversations_repository.by_pairs_locked(session, set(pairs))
 
-    rows = []
-    contents = {}
+    rows = {}
     for item in items:
-        content = message_content(item.message)
-        contents[item.wamid] = content
-        context = content.get("context") or {}
         conversation = conversations[(item.number.id, contacts[(item.number.workspace_id, item.sender)].id)]
-        rows.append(
-            {
-                "workspace_id": item.number.workspace_id,
-                "conversation_id": conversation.id,
-                "wamid": item.wamid,
-                "direction": Direction.INBOUND.value,
-                "type": content["type"],
-                "content": content,
-                "status": MessageStatus.RECEIVED.value,
-                "timestamp": item.at,
-                "is_automated": False,
-                "reply_to_wamid": context.get("id") if isinstance(context.get("id"), str) else None,
-                "created_at": item.received_at,
-                "updated_at": item.received_at,
-            }
+        rows[item.wamid] = inbound_row(
+            item.number.workspace_id, conversation.id, item.message, item.received_at
         )
-    stored = await messages_repository.insert_messages(session, rows)
+    stored = await messages_repository.insert_messages(session, list(rows.values()))
     for item in items:
         outcome = outcomes[item.event_id]
         message_id = stored.pop(item.wamid, None)  # pop: a wamid twice in one batch is stored once
@@ -196,11 +174,9 @@ async def _store_inbound(session: AsyncSession, items: list[_Inbound], outcomes:
             continue
         outcome.count("messages")
         outcome.message_ids.append(message_id)
-        content = contents[item.wamid]
-        customer_wrote = content["type"] not in NOT_CUSTOMER_WRITING
-        conversation = conversations[(item.number.id, contacts[(item.number.workspace_id, item.sender)].id)]
-        note_message(
-            conversation, item.at, preview(content), inbound=customer_wrote, opens_window=customer_wrote
+        row = rows[item.wamid]
+        note_inbound(
+            conversations[(item.number.id, contacts[(item.number.workspace_id, item.sender)].id)], row
         )
 
 

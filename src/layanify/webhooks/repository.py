@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, text, update
+from sqlalchemy import Row, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.db.sql import is_postgresql, table_of
@@ -62,12 +62,6 @@ async def page(
         stmt = stmt.where(WebhookEvent.status == status)
     result = await session.execute(stmt.order_by(WebhookEvent.id.desc()).limit(limit))
     return list(result.scalars())
-
-
-async def count_by_status(session: AsyncSession) -> dict[str, int]:
-    """How many events are in each processing state (for health and the CLI)."""
-    rows = await session.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status))
-    return {status: count for status, count in rows.all()}
 
 
 async def mark_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
