@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.db.base import utcnow
@@ -129,6 +129,16 @@ class EventWriter:
             for item in batch
         ]
         async with self._gate.turn(), self._engine.begin() as connection:
+            if connection.dialect.name == "sqlite":
+                # Ordered RETURNING makes SQLAlchemy insert row by row on SQLite (measured: 0.28 ms a row).
+                # This transaction began IMMEDIATE, so it is the only writer: number the rows ourselves
+                # and insert them in one executemany.
+                last = (await connection.execute(select(func.max(WebhookEvent.id)))).scalar_one_or_none() or 0
+                ids = list(range(last + 1, last + 1 + len(rows)))
+                await connection.execute(
+                    insert(WebhookEvent), [{"id": i, **r} for i, r in zip(ids, rows, strict=True)]
+                )
+                return ids
             result = await connection.execute(
                 insert(WebhookEvent).returning(WebhookEvent.id, sort_by_parameter_order=True), rows
             )
