@@ -96,6 +96,7 @@ def create_app(
             on_stored=wake_workers,
             gate=gate,
             in_flight=1 if settings.is_sqlite else 2,
+            sqlite_file=settings.sqlite_path(),
         )
         await writer.start()
         stop = asyncio.Event()

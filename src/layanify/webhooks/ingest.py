@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.db.base import utcnow
@@ -47,9 +50,14 @@ class EventWriter:
         on_stored: Callable[[], None] | None = None,
         gate: WriteGate | None = None,
         in_flight: int = 1,
+        sqlite_file: Path | None = None,
     ) -> None:
-        """`in_flight` batches may commit at once (PostgreSQL overlaps them; SQLite has one writer)."""
+        """`in_flight` batches may commit at once (PostgreSQL overlaps them; SQLite has one writer).
+
+        With `sqlite_file`, receipts are written through the writer's own connection to that file.
+        """
         self._engine = engine
+        self._sqlite = SqliteReceiptFile(sqlite_file) if sqlite_file is not None else None
         self._in_flight = in_flight
         self._gate = gate or WriteGate(enabled=False)
         self._max_batch = max_batch
@@ -76,6 +84,8 @@ class EventWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._sqlite is not None:
+            self._sqlite.close()
 
     async def store(self, body: bytes) -> int:
         """Queue the body and wait until it is committed; returns the event id."""
@@ -118,6 +128,9 @@ class EventWriter:
                     self._queue.task_done()
 
     async def _insert(self, batch: list[_Pending]) -> list[int]:
+        if self._sqlite is not None:
+            async with self._gate.turn():
+                return await self._sqlite.insert([(item.received_at, item.body) for item in batch])
         rows = [
             {
                 "received_at": item.received_at,
@@ -129,17 +142,67 @@ class EventWriter:
             for item in batch
         ]
         async with self._gate.turn(), self._engine.begin() as connection:
-            if connection.dialect.name == "sqlite":
-                # Ordered RETURNING makes SQLAlchemy insert row by row on SQLite (measured: 0.28 ms a row).
-                # This transaction began IMMEDIATE, so it is the only writer: number the rows ourselves
-                # and insert them in one executemany.
-                last = (await connection.execute(select(func.max(WebhookEvent.id)))).scalar_one_or_none() or 0
-                ids = list(range(last + 1, last + 1 + len(rows)))
-                await connection.execute(
-                    insert(WebhookEvent), [{"id": i, **r} for i, r in zip(ids, rows, strict=True)]
-                )
-                return ids
             result = await connection.execute(
                 insert(WebhookEvent).returning(WebhookEvent.id, sort_by_parameter_order=True), rows
             )
             return [row[0] for row in result]
+
+
+class SqliteReceiptFile:
+    """The receipt writer's own SQLite connection, used from one thread: a whole batch in one hop.
+
+    Through SQLAlchemy and aiosqlite a commit took ~2.7 ms of CPU (BEGIN, INSERT and COMMIT each a
+    thread round trip, plus SQLAlchemy's statement work), which dominated receipts at moderate rates, and
+    ordered RETURNING made SQLAlchemy insert row by row. Here BEGIN IMMEDIATE, the INSERT of every row
+    and COMMIT run in one call on a dedicated thread; inside the IMMEDIATE transaction nobody else
+    writes, so the rows are numbered from max(id). The row shape matches what SQLAlchemy stores
+    (timestamps as UTC `YYYY-MM-DD HH:MM:SS.ffffff`); the test suite reads these rows back through it.
+    """
+
+    _INSERT = (
+        "INSERT INTO webhook_events (id, received_at, body, status, attempts, next_attempt_at)"
+        " VALUES (?, ?, ?, 'pending', 0, ?)"
+    )
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-receipts")
+        self._connection: sqlite3.Connection | None = None
+
+    async def insert(self, rows: list[tuple[datetime, bytes]]) -> list[int]:
+        """Commit the rows; returns their ids."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows)
+
+    def close(self) -> None:
+        """Close the connection (on its own thread) and the thread."""
+        self._executor.submit(self._close).result()
+        self._executor.shutdown()
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+            connection.execute(f"PRAGMA {pragma}")
+        return connection
+
+    def _insert(self, rows: list[tuple[datetime, bytes]]) -> list[int]:
+        connection = self._connection = self._connection or self._connect()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            last = connection.execute("SELECT max(id) FROM webhook_events").fetchone()[0] or 0
+            ids = list(range(last + 1, last + 1 + len(rows)))
+            values = []
+            for event_id, (received_at, body) in zip(ids, rows, strict=True):
+                at = received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                values.append((event_id, at, body, at))
+            connection.executemany(self._INSERT, values)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return ids
