@@ -81,10 +81,7 @@ def create_app(
                 "webhooks_refused_until_configured", hint="set WHATSAPP_APP_SECRET to receive Meta's webhooks"
             )
         gate = WriteGate(enabled=settings.is_sqlite)  # the receipt writer and the workers take turns
-        workers = [
-            WebhookWorker(sessionmaker, settings, name=f"in-process-{i}", gate=gate)
-            for i in range(workers_wanted)
-        ]
+        workers: list[WebhookWorker] = []
 
         def wake_workers() -> None:
             for worker in workers:
@@ -97,6 +94,12 @@ def create_app(
             gate=gate,
             in_flight=1 if settings.is_sqlite else 2,
             sqlite_file=settings.sqlite_path(),
+        )
+        workers.extend(
+            WebhookWorker(
+                sessionmaker, settings, name=f"in-process-{i}", gate=gate, receipts_busy=writer.busy
+            )
+            for i in range(workers_wanted)
         )
         await writer.start()
         stop = asyncio.Event()

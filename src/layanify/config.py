@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(default=100, ge=1, le=1000)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_coalesce_seconds: float = Field(default=0.05, ge=0, le=5)
+    worker_max_defer_seconds: float = Field(default=1.0, ge=0, le=60)
     worker_max_attempts: int = Field(default=8, ge=1)
     worker_retry_base_seconds: float = Field(default=2.0, gt=0)
     in_process_workers: int = Field(default=1, ge=0, le=32)

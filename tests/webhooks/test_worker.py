@@ -260,3 +260,26 @@ async def test_in_process_worker_picks_up_events_as_they_arrive(
                     break
                 await asyncio.sleep(0.05)
             assert await message_count(sessionmaker) == 1
+
+
+async def test_in_process_worker_lets_receipts_go_first_but_not_forever(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, settings: Settings, tenant: Tenant
+) -> None:
+    await webhook.post("text")
+    receipts_waiting = True
+    worker = WebhookWorker(
+        sessionmaker,
+        settings.model_copy(update={"worker_max_defer_seconds": 0.3}),
+        receipts_busy=lambda: receipts_waiting,
+    )
+    stop = asyncio.Event()
+    started = asyncio.get_running_loop().time()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.15)
+    assert await message_count(sessionmaker) == 0  # receipts are still waiting: they go first
+    async with asyncio.timeout(5):
+        while not await message_count(sessionmaker):  # noqa: ASYNC110 - polling the database
+            await asyncio.sleep(0.02)
+    assert asyncio.get_running_loop().time() - started >= 0.3  # …but only for the bounded wait
+    stop.set()
+    await task

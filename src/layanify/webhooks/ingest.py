@@ -64,6 +64,7 @@ class EventWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
         self._on_stored = on_stored
         self._tasks: list[asyncio.Task[None]] = []
+        self._storing = 0
 
     async def start(self) -> None:
         """Start the writer tasks."""
@@ -87,6 +88,10 @@ class EventWriter:
         if self._sqlite is not None:
             self._sqlite.close()
 
+    def busy(self) -> bool:
+        """True while receipts wait to be committed or a commit is under way."""
+        return self._storing > 0 or not self._queue.empty()
+
     async def store(self, body: bytes) -> int:
         """Queue the body and wait until it is committed; returns the event id."""
         if not any(not task.done() for task in self._tasks):
@@ -103,6 +108,7 @@ class EventWriter:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._storing += 1
             try:
                 ids = await self._insert(batch)
             except Exception as exc:
@@ -124,6 +130,7 @@ class EventWriter:
                 if self._on_stored is not None:
                     self._on_stored()
             finally:
+                self._storing -= 1
                 for _ in batch:
                     self._queue.task_done()
 
