@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts.models import Contact
-from layanify.db.sql import insert_ignoring_conflicts, table_of
+from layanify.db.sql import insert_ignoring_conflicts, one_of, table_of
 
 
 async def by_wa_id(session: AsyncSession, workspace_id: int, wa_id: str) -> Contact | None:
@@ -60,7 +60,11 @@ async def by_keys(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tup
         return {}
     stmt = (
         select(Contact)
-        .where(tuple_(Contact.workspace_id, Contact.wa_id).in_(sorted(keys)))
+        .where(
+            one_of(session, Contact.workspace_id, {w for w, _ in keys}),
+            one_of(session, Contact.wa_id, sorted({wa for _, wa in keys})),
+        )
         .execution_options(populate_existing=True)
     )
-    return {(c.workspace_id, c.wa_id): c for c in (await session.execute(stmt)).scalars()}
+    found = {(c.workspace_id, c.wa_id): c for c in (await session.execute(stmt)).scalars()}
+    return {key: contact for key, contact in found.items() if key in keys}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts.models import Contact
 from layanify.conversations.models import Conversation
-from layanify.db.sql import insert_ignoring_conflicts, table_of
+from layanify.db.sql import insert_ignoring_conflicts, one_of, table_of
 
 # Conversations with no message yet sort after every active one.
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
@@ -88,9 +88,13 @@ async def by_pairs_locked(
         return {}
     stmt = (
         select(Conversation)
-        .where(tuple_(Conversation.number_id, Conversation.contact_id).in_(sorted(pairs)))
+        .where(
+            one_of(session, Conversation.contact_id, sorted({c for _, c in pairs})),
+            one_of(session, Conversation.number_id, {n for n, _ in pairs}),
+        )
         .order_by(Conversation.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return {(c.number_id, c.contact_id): c for c in (await session.execute(stmt)).scalars()}
+    found = {(c.number_id, c.contact_id): c for c in (await session.execute(stmt)).scalars()}
+    return {pair: conversation for pair, conversation in found.items() if pair in pairs}

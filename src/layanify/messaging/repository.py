@@ -9,7 +9,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from layanify.db.sql import insert_ignoring_conflicts, table_of
+from layanify.db.sql import insert_ignoring_conflicts, one_of, table_of
 from layanify.messaging.models import Message, MessageStatusEvent
 
 
@@ -123,7 +123,7 @@ async def by_wamids_locked(session: AsyncSession, wamids: set[str]) -> dict[str,
     stmt = (
         select(Message)
         .options(defer(Message.content))  # status updates never need the content
-        .where(Message.wamid.in_(sorted(wamids)))
+        .where(one_of(session, Message.wamid, sorted(wamids)))
         .order_by(Message.id)
         .with_for_update()
         .execution_options(populate_existing=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from layanify.db.sql import one_of
 from layanify.numbers.models import MessageTemplate, WhatsAppNumber
 
 
@@ -43,6 +44,8 @@ async def by_phone_number_ids(session: AsyncSession, phone_number_ids: set[str])
     if not phone_number_ids:
         return {}
     result = await session.execute(
-        select(WhatsAppNumber).where(WhatsAppNumber.phone_number_id.in_(phone_number_ids))
+        select(WhatsAppNumber).where(
+            one_of(session, WhatsAppNumber.phone_number_id, sorted(phone_number_ids))
+        )
     )
     return {n.phone_number_id: n for n in result.scalars()}
