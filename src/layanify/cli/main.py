@@ -99,6 +99,13 @@ def worker(
     """Process pending webhook events (run any number of these beside `serve --no-workers`)."""
     settings = _settings()
     configure_sentry(settings)
+    if settings.is_sqlite:
+        typer.secho(
+            "warning: on SQLite, keep the workers inside `layanify serve` (the default). A separate worker "
+            "holds SQLite's single write lock and makes incoming webhooks wait; scale out on PostgreSQL.",
+            fg="yellow",
+            err=True,
+        )
 
     async def main(sessionmaker: Sessionmaker) -> None:
         stop = asyncio.Event()
