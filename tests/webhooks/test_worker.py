@@ -16,6 +16,7 @@ from layanify.conversations.models import Conversation
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.messaging.models import Message, MessageStatusEvent
+from layanify.numbers.models import MessageTemplate
 from layanify.webhooks import batch, service
 from layanify.webhooks.models import WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
@@ -50,10 +51,12 @@ async def message_count(sessionmaker: Sessionmaker) -> int:
 def per_event_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Send every batch down the per-event path, where failures are injected through HANDLERS."""
 
-    async def not_batchable(*args: object) -> object:
-        raise batch.NotBatchable("test")
+    monkeypatch.setattr(batch, "process_batch", nothing_batchable)
 
-    monkeypatch.setattr(batch, "process_batch", not_batchable)
+
+async def nothing_batchable(session: object, events: list[tuple[int, bytes, object]]) -> object:
+    """A set-wise pass that leaves every event to the per-event path."""
+    return {}, [event_id for event_id, _, _ in events]
 
 
 @pytest.mark.usefixtures("per_event_only")
@@ -157,15 +160,12 @@ async def test_batch_path_and_per_event_path_store_the_same(
     set_wise = (await webhook.client.get("/api/v1/conversations", headers=tenant.headers)).json()["data"]
     set_wise_events = await all_events(sessionmaker)
 
-    async def not_batchable(*args: object) -> object:
-        raise batch.NotBatchable("test")
-
     async with unit_of_work(sessionmaker) as session:
         await session.execute(delete(Message))
         await session.execute(delete(Conversation))
         await session.execute(delete(Contact))
         await session.execute(delete(MessageStatusEvent))
-    monkeypatch.setattr(batch, "process_batch", not_batchable)
+    monkeypatch.setattr(batch, "process_batch", nothing_batchable)
     for event in set_wise_events:
         async with unit_of_work(sessionmaker) as session:
             await service.replay_event(session, event.id, workspace_id=None)
@@ -283,3 +283,27 @@ async def test_in_process_worker_lets_receipts_go_first_but_not_forever(
     assert asyncio.get_running_loop().time() - started >= 0.3  # …but only for the bounded wait
     stop.set()
     await task
+
+
+async def test_events_the_set_wise_pass_cannot_apply_go_one_by_one_and_the_rest_stay_set_wise(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = batch.process_batch
+    left_over: list[list[int]] = []
+
+    async def spy(session: Any, events: Any) -> Any:
+        outcomes, left = await real(session, events)
+        left_over.append(left)
+        return outcomes, left
+
+    monkeypatch.setattr(batch, "process_batch", spy)
+    for name in ("text", "template_status_update", "system_user_changed_user_id", "image"):
+        await webhook.post(name)
+    await webhook.process()
+    stored = await all_events(sessionmaker)
+    assert [e.status for e in stored] == ["processed"] * 4
+    assert left_over[0] == [stored[1].id, stored[2].id]  # the template update and the senderless message
+    assert await message_count(sessionmaker) == 2
+    async with unit_of_work(sessionmaker) as session:
+        template = (await session.execute(select(MessageTemplate))).scalar_one()
+    assert template.status == "APPROVED"

@@ -7,8 +7,9 @@ one query per table to find or create contacts and conversations, one INSERT for
 the status reports, and the ORM's batched UPDATEs at flush. The rules are the same functions the
 per-event path uses (`note_message`, `advance`), so both paths agree.
 
-Anything else (other fields, messages without a sender or without a wamid) is not handled here: the
-caller falls back to the per-event path, which also isolates an event that fails.
+Events carrying anything else (other fields, a message without a sender or a wamid, a body that does
+not parse) are left to the caller's per-event path, as is the whole batch if this one fails; that path
+also isolates an event that fails on its own.
 """
 
 from __future__ import annotations
@@ -31,16 +32,13 @@ from layanify.numbers.service import learn_display_number
 from layanify.webhooks.service import Outcome
 from layanify.whatsapp.payloads import (
     MessagesValue,
+    PayloadError,
     Profile,
     iter_changes,
     normalize_error,
     parse_messages_value,
     parse_timestamp,
 )
-
-
-class NotBatchable(Exception):
-    """The batch holds something only the per-event path handles."""
 
 
 @dataclass(slots=True)
@@ -63,24 +61,35 @@ class _Status:
     received_at: datetime
 
 
-def _parse(events: list[tuple[int, bytes, datetime]]) -> list[tuple[int, datetime, list[MessagesValue]]]:
-    parsed = []
-    for event_id, body, received_at in events:
-        values = []
-        for change in iter_changes(orjson.loads(body)):
-            if change.field != "messages":
-                raise NotBatchable(change.field)
-            values.append(parse_messages_value(change.value))
-        parsed.append((event_id, received_at, values))
-    return parsed
+def _batchable_values(body: bytes) -> list[MessagesValue] | None:
+    """The `messages` values of a body this module can apply, or None when it needs the per-event path."""
+    try:
+        changes = list(iter_changes(orjson.loads(body)))
+    except (orjson.JSONDecodeError, PayloadError):
+        return None
+    if any(change.field != "messages" for change in changes):
+        return None
+    values = [parse_messages_value(change.value) for change in changes]
+    for value in values:
+        for message in value.messages:
+            if not isinstance(message.get("from"), str) or not isinstance(message.get("id"), str):
+                return None
+    return values
 
 
 async def process_batch(
     session: AsyncSession, events: list[tuple[int, bytes, datetime]]
-) -> dict[int, Outcome]:
-    """Apply a batch of events set-wise; raises NotBatchable (or any error) to ask for the per-event path."""
-    parsed = _parse(events)
-    outcomes = {event_id: Outcome() for event_id, _, _ in events}
+) -> tuple[dict[int, Outcome], list[int]]:
+    """Apply what it can of a batch set-wise; returns the outcomes and the ids left for the per-event path."""
+    parsed = []
+    left: list[int] = []
+    for event_id, body, received_at in events:
+        values = _batchable_values(body)
+        if values is None:
+            left.append(event_id)
+        else:
+            parsed.append((event_id, received_at, values))
+    outcomes = {event_id: Outcome() for event_id, _, _ in parsed}
     phone_ids = {v.phone_number_id for _, _, values in parsed for v in values if v.phone_number_id}
     numbers = await numbers_repository.by_phone_number_ids(session, phone_ids)
 
@@ -102,9 +111,7 @@ async def process_batch(
             outcome.workspace_ids.add(number.workspace_id)
             learn_display_number(number, value.display_phone_number)
             for message in value.messages:
-                sender, wamid = message.get("from"), message.get("id")
-                if not isinstance(sender, str) or not isinstance(wamid, str):
-                    raise NotBatchable("message without sender or id")
+                sender, wamid = message["from"], message["id"]
                 at = parse_timestamp(message.get("timestamp")) or received_at
                 inbound.append(
                     _Inbound(
@@ -116,7 +123,7 @@ async def process_batch(
     await _store_inbound(session, inbound, outcomes)
     await _apply_statuses(session, statuses, outcomes)
     await session.flush()
-    return outcomes
+    return outcomes, left
 
 
 async def _store_inbound(session: AsyncSession, items: list[_Inbound], outcomes: dict[int, Outcome]) -> None:

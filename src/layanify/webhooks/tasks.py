@@ -104,27 +104,27 @@ class WebhookWorker:
     async def process_due_batch(self) -> int:
         """Claim and process one batch of due events; returns how many were claimed.
 
-        The whole batch is first applied set-wise (`batch.process_batch`) inside a savepoint; if it holds
-        anything that path does not handle, or fails, the savepoint is rolled back and each event is
-        applied on its own, in its own savepoint, so one bad event cannot hold up the others.
+        The batch is first applied set-wise (`batch.process_batch`) inside a savepoint; the events that
+        path does not handle — or all of them, when it fails and its savepoint is rolled back — are then
+        applied one by one, each in its own savepoint, so one bad event cannot hold up the others.
         """
         now = utcnow()
         async with self._gate.turn(), unit_of_work(self._sessionmaker) as session:
             events = await repository.claim_due(session, now, self._settings.worker_batch_size)
             if not events:
                 return 0
-            outcomes: dict[int, service.Outcome] | None = None
             try:
                 async with session.begin_nested():
-                    outcomes = await batch.process_batch(session, [(e[0], e[1], e[3]) for e in events])
+                    outcomes, left = await batch.process_batch(session, [(e[0], e[1], e[3]) for e in events])
             except Exception as exc:
                 session.expunge_all()  # objects touched by the rolled-back savepoint are stale
-                if not isinstance(exc, batch.NotBatchable):
-                    log.info("webhook_batch_retried_per_event", events=len(events), error=type(exc).__name__)
-            if outcomes is not None:
-                await self._record_processed(session, [(e[0], e[2] + 1, outcomes[e[0]]) for e in events])
-            else:
-                for event_id, body, attempts, received_at in events:
+                log.info("webhook_batch_retried_per_event", events=len(events), error=type(exc).__name__)
+                outcomes, left = {}, [e[0] for e in events]
+            await self._record_processed(
+                session, [(e[0], e[2] + 1, outcomes[e[0]]) for e in events if e[0] in outcomes]
+            )
+            for event_id, body, attempts, received_at in events:
+                if event_id in left:
                     await self._process_one(session, now, event_id, body, attempts + 1, received_at)
         return len(events)
 
@@ -168,6 +168,8 @@ class WebhookWorker:
     async def _record_processed(
         self, session: AsyncSession, done: list[tuple[int, int, service.Outcome]]
     ) -> None:
+        if not done:
+            return
         processed_at = utcnow()
         await repository.mark_many(
             session,
