@@ -74,7 +74,6 @@ class Settings(BaseSettings):
     worker_retry_base_seconds: float = Field(default=2.0, gt=0)
     in_process_workers: int = Field(default=1, ge=0, le=32)
     session_max_age_seconds: int = 14 * 24 * 3600
-    default_timezone: str = "Asia/Jakarta"
 
     @field_validator("database_url")
     @classmethod

@@ -151,7 +151,7 @@ async def test_event_that_cannot_be_stored_gets_503_so_meta_retries(
     assert len(await stored_events(sessionmaker)) == 1
 
 
-async def test_concurrent_posts_share_commits_and_each_is_stored(
+async def test_concurrent_posts_are_each_stored_once(
     webhook: WebhookPoster, sessionmaker: Sessionmaker
 ) -> None:
     import asyncio
