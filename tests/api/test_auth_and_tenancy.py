@@ -179,3 +179,25 @@ async def test_openapi_documents_the_api(client: httpx.AsyncClient) -> None:
         "/api/v1/contacts",
     } <= set(schema["paths"])
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_an_event_carrying_two_workspaces_data_does_not_show_either_the_others_payload(
+    webhook: WebhookPoster, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    ours = factories.text_message("wamid.ours", "pesan untuk Toko Budi")
+    theirs = factories.text_message("wamid.theirs", "secret for Other Co", phone_number_id="222222222222222")
+    body = {"object": "whatsapp_business_account", "entry": ours["entry"] + theirs["entry"]}
+    await webhook.deliver(body)
+    for owner in (tenant, other_tenant):
+        events = (await webhook.client.get("/api/v1/webhooks/events", headers=owner.headers)).json()["data"]
+        for event in events:
+            detail = await webhook.client.get(f"/api/v1/webhooks/events/{event['id']}", headers=owner.headers)
+            assert detail.json()["payload"] is None
+            assert detail.json()["payload_withheld"] is True
+            assert "secret for Other Co" not in detail.text
+    # Each workspace still received its own message.
+    for owner, text in ((tenant, "pesan untuk Toko Budi"), (other_tenant, "secret for Other Co")):
+        [conversation] = (await webhook.client.get("/api/v1/conversations", headers=owner.headers)).json()[
+            "data"
+        ]
+        assert conversation["last_message_preview"] == text

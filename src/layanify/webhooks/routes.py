@@ -186,9 +186,13 @@ async def list_events(
 
 @api.get("/{event_id}")
 async def show_event(event_id: int, principal: OwnerPrincipal, session: SessionDep) -> WebhookEventDetail:
-    """One event with its payload as received."""
+    """One event with its payload as received (withheld when it also carries other workspaces' data)."""
     event = await service.get_event(session, event_id, workspace_id=principal.workspace_id)
-    return WebhookEventDetail.model_validate({**_to_read(event), "payload": payload_of(event)})
+    concerns = set((event.summary or {}).get("workspace_ids") or [principal.workspace_id])
+    withheld = concerns != {principal.workspace_id}
+    return WebhookEventDetail.model_validate(
+        {**_to_read(event), "payload": None if withheld else payload_of(event), "payload_withheld": withheld}
+    )
 
 
 @api.post("/{event_id}/replay", status_code=202)

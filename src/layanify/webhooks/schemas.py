@@ -24,6 +24,11 @@ class WebhookEventRead(BaseModel):
 
 
 class WebhookEventDetail(WebhookEventRead):
-    """An event with its payload as received."""
+    """An event with its payload as received.
+
+    One POST from Meta can carry several WABAs' entries; when they belong to more than one workspace,
+    the payload is withheld here (the CLI, for the operator, shows it whole).
+    """
 
     payload: Any
+    payload_withheld: bool = False

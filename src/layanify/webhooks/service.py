@@ -53,6 +53,7 @@ class Outcome:
     def summary(self) -> dict[str, Any]:
         """The JSON stored on the event."""
         return {
+            "workspace_ids": sorted(self.workspace_ids),
             "counts": self.counts,
             "message_ids": self.message_ids[:100],
             "unknown_phone_number_ids": sorted(self.unknown_phone_number_ids),
