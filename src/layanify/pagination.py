@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel
 
 from layanify.errors import LayanifyError
 
 T = TypeVar("T")
 MAX_LIMIT = 200
+# Ids are 64-bit: a larger number can name nothing, and the database driver would refuse it.
+MAX_ID = 2**63 - 1
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="an id from this API")]
 
 
 class Page(BaseModel, Generic[T]):
@@ -29,7 +33,9 @@ def encode_cursor(*values: Any) -> str:
 
 
 def _is_plain(kind: type, value: Any) -> bool:
-    return isinstance(value, kind) and not isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        return False
+    return not isinstance(value, int) or 0 <= value <= MAX_ID
 
 
 def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[Any]:

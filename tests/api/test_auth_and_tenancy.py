@@ -201,3 +201,37 @@ async def test_an_event_carrying_two_workspaces_data_does_not_show_either_the_ot
             "data"
         ]
         assert conversation["last_message_preview"] == text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/messages/99999999999999999999",
+        "/api/v1/conversations/99999999999999999999",
+        "/api/v1/conversations/99999999999999999999/messages",
+        "/api/v1/webhooks/events/99999999999999999999",
+        "/api/v1/messages/0",
+    ],
+)
+async def test_ids_no_row_can_have_are_a_clear_422(
+    client: httpx.AsyncClient, tenant: Tenant, path: str
+) -> None:
+    response = await client.get(path, headers=tenant.headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+async def test_cursor_or_workspace_id_beyond_64_bits_is_refused_clearly(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    from layanify.pagination import encode_cursor
+
+    page = await client.get(
+        "/api/v1/contacts", params={"cursor": encode_cursor(10**30)}, headers=tenant.headers
+    )
+    assert page.status_code == 400
+    assert page.json()["error"]["code"] == "invalid_cursor"
+    switch = await client.post(
+        "/api/v1/auth/workspace", json={"workspace_id": 10**30}, headers=tenant.headers
+    )
+    assert switch.status_code == 422

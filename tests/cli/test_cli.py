@@ -126,3 +126,9 @@ async def test_keys_generate_prints_a_usable_key() -> None:
     assert code == 0
     keyring = Keyring.from_setting(out.strip())
     assert keyring.decrypt(keyring.encrypt("EAAG-token")) == "EAAG-token"
+
+
+async def test_event_ids_beyond_64_bits_are_refused_before_the_database() -> None:
+    code, _, err = await invoke("webhooks", "show", "99999999999999999999")
+    assert code == 2
+    assert "Invalid value for 'event_id'" in err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from layanify.pagination import MAX_ID
+
 
 class LoginRequest(BaseModel):
     """Email and password."""
@@ -15,7 +17,7 @@ class LoginRequest(BaseModel):
 class SwitchWorkspaceRequest(BaseModel):
     """The workspace to act in."""
 
-    workspace_id: int
+    workspace_id: int = Field(ge=1, le=MAX_ID)
 
 
 class WorkspaceRead(BaseModel):

@@ -21,6 +21,7 @@ from layanify.db.migrate import upgrade
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.errors import LayanifyError
 from layanify.observability import configure_logging, configure_sentry
+from layanify.pagination import MAX_ID
 from layanify.webhooks import service as webhooks
 from layanify.webhooks.routes import payload_of
 from layanify.webhooks.tasks import WebhookWorker
@@ -196,7 +197,7 @@ def webhooks_list(
 
 
 @webhooks_app.command("show")
-def webhooks_show(event_id: int) -> None:
+def webhooks_show(event_id: Annotated[int, typer.Argument(min=1, max=MAX_ID)]) -> None:
     """One event: its state, summary and payload."""
 
     async def main(sessionmaker: Sessionmaker) -> dict[str, object]:
@@ -218,7 +219,7 @@ def webhooks_show(event_id: int) -> None:
 
 
 @webhooks_app.command("replay")
-def webhooks_replay(event_ids: list[int]) -> None:
+def webhooks_replay(event_ids: Annotated[list[int], typer.Argument(min=1, max=MAX_ID)]) -> None:
     """Queue events to be processed again (safe: nothing is stored twice)."""
 
     async def main(sessionmaker: Sessionmaker) -> None:

@@ -14,7 +14,7 @@ from layanify.conversations import repository, service
 from layanify.conversations.models import Conversation
 from layanify.conversations.schemas import ConversationRead
 from layanify.db.base import utcnow
-from layanify.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from layanify.pagination import MAX_LIMIT, ObjectId, Page, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
@@ -58,7 +58,7 @@ async def list_conversations(
 
 @router.get("/{conversation_id}")
 async def get_conversation(
-    conversation_id: int, principal: CurrentPrincipal, session: SessionDep
+    conversation_id: ObjectId, principal: CurrentPrincipal, session: SessionDep
 ) -> ConversationRead:
     """One conversation of the workspace (404 for another workspace's)."""
     conversation = await service.get_conversation(session, principal.workspace_id, conversation_id)

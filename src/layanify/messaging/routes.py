@@ -18,7 +18,7 @@ from layanify.messaging.schemas import (
     StatusHistoryItem,
     StatusTimes,
 )
-from layanify.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from layanify.pagination import MAX_LIMIT, ObjectId, Page, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
 
@@ -64,7 +64,7 @@ def to_read(message: Message, history: list[MessageStatusEvent] | None = None) -
 
 @router.get("/conversations/{conversation_id}/messages")
 async def list_messages(
-    conversation_id: int,
+    conversation_id: ObjectId,
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
@@ -84,7 +84,7 @@ async def list_messages(
 
 
 @router.get("/messages/{message_id}")
-async def get_message(message_id: int, principal: CurrentPrincipal, session: SessionDep) -> MessageRead:
+async def get_message(message_id: ObjectId, principal: CurrentPrincipal, session: SessionDep) -> MessageRead:
     """One message with its full status history (404 for another workspace's)."""
     message = await service.get_message(session, principal.workspace_id, message_id)
     history = await repository.status_history(session, [message.id])

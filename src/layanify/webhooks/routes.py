@@ -15,7 +15,7 @@ from layanify.config import Settings
 from layanify.db.session import after_commit
 from layanify.errors import error_body
 from layanify.observability import get_logger
-from layanify.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from layanify.pagination import MAX_LIMIT, ObjectId, Page, decode_cursor, encode_cursor
 from layanify.webhooks import service
 from layanify.webhooks.ingest import EventWriter, IngestUnavailable
 from layanify.webhooks.models import EventStatus, WebhookEvent
@@ -185,7 +185,9 @@ async def list_events(
 
 
 @api.get("/{event_id}")
-async def show_event(event_id: int, principal: OwnerPrincipal, session: SessionDep) -> WebhookEventDetail:
+async def show_event(
+    event_id: ObjectId, principal: OwnerPrincipal, session: SessionDep
+) -> WebhookEventDetail:
     """One event with its payload as received (withheld when it also carries other workspaces' data)."""
     event = await service.get_event(session, event_id, workspace_id=principal.workspace_id)
     concerns = set((event.summary or {}).get("workspace_ids") or [principal.workspace_id])
@@ -197,7 +199,7 @@ async def show_event(event_id: int, principal: OwnerPrincipal, session: SessionD
 
 @api.post("/{event_id}/replay", status_code=202)
 async def replay_event(
-    event_id: int, request: Request, principal: OwnerPrincipal, session: SessionDep
+    event_id: ObjectId, request: Request, principal: OwnerPrincipal, session: SessionDep
 ) -> WebhookEventRead:
     """Process the event again (idempotent: stored messages and statuses are not duplicated)."""
     event = await service.replay_event(session, event_id, workspace_id=principal.workspace_id)
