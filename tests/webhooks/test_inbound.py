@@ -966,3 +966,19 @@ async def test_unknown_phone_number_id_is_recorded_and_does_not_stop_the_batch(
     assert conversation["contact"]["wa_id"] == BUDI
     # The unknown number's event is no workspace's: the tenant's log shows only its own.
     assert [e["id"] for e in await events(client, tenant)] == [known.id]
+
+
+async def test_oversized_names_and_types_are_stored_bounded_not_failed(
+    webhook: WebhookPoster, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    body = factories.text_message("wamid.long-fields", "hai", name="N" * 400)
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["type"] = "a_type_name_far_longer_than_any_meta_has_used_so_far"
+    message[message["type"]] = {"some": "thing"}
+    await webhook.deliver(body)
+    assert (await latest_event(client, tenant))["status"] == "processed"
+    [contact] = await contacts(client, tenant)
+    assert contact["profile_name"] == "N" * 256
+    _, stored_message = await only_message(client, tenant)
+    assert stored_message["content"]["type"] == message["type"][:32]
+    assert stored_message["content"]["raw"] == {"some": "thing"}

@@ -95,7 +95,7 @@ def status_values(number_id: int, status: dict[str, Any], received_at: datetime)
     return {
         "number_id": number_id,
         "wamid": wamid,
-        "status": name,
+        "status": name[:16],
         "timestamp": parse_timestamp(status.get("timestamp")) or received_at,
         "recipient_id": recipient if isinstance(recipient, str) else None,
         "biz_opaque_callback_data": callback[:512] if isinstance(callback, str) else None,

@@ -103,8 +103,10 @@ def parse_messages_value(value: JSON) -> MessagesValue:
         item = _as_dict(item)
         wa_id = _as_str(item.get("wa_id"))
         if wa_id:
-            name = _as_str(_as_dict(item.get("profile")).get("name")) or ""
-            parsed.profiles[wa_id] = Profile(wa_id=wa_id, name=name, user_id=_as_str(item.get("user_id")))
+            # Bounded to what is stored, so an odd profile cannot make a whole event fail.
+            name = (_as_str(_as_dict(item.get("profile")).get("name")) or "")[:256]
+            user_id = (_as_str(item.get("user_id")) or "")[:128] or None
+            parsed.profiles[wa_id] = Profile(wa_id=wa_id, name=name, user_id=user_id)
     parsed.messages = [m for m in _as_list(value.get("messages")) if isinstance(m, dict)]
     parsed.statuses = [s for s in _as_list(value.get("statuses")) if isinstance(s, dict)]
     parsed.errors = [e for e in _as_list(value.get("errors")) if isinstance(e, dict)]
@@ -128,9 +130,10 @@ def _media(obj: JSON) -> JSON:
 
 def message_content(message: JSON) -> JSON:
     """The stored `content` of an inbound message: `type` plus everything that type carries."""
-    kind = _as_str(message.get("type")) or "unknown"
+    declared = _as_str(message.get("type")) or "unknown"
+    kind = declared[:32]  # bounded to what is stored
     content: JSON = {"type": kind}
-    body = _as_dict(message.get(kind))
+    body = _as_dict(message.get(declared))
     if kind == "text":
         content["text"] = _as_str(body.get("body")) or ""
     elif kind in MEDIA_TYPES:
