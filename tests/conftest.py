@@ -37,6 +37,7 @@ from tests import factories
 DATA = Path(__file__).parent / "data" / "whatsapp"
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
+TEST_ENCRYPTION_KEYS = factories.TEST_ENCRYPTION_KEYS  # the factories encrypt tokens with the same key
 PG_ADMIN_DSN = os.environ.get("LAYANIFY_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_TEST_DB = f"layanify_test_{os.getpid()}"  # one per run, so parallel runs never collide
 BACKEND = os.environ.get("LAYANIFY_TEST_DATABASE", "sqlite")
@@ -103,6 +104,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "env": "test",
         "whatsapp_app_secret": SecretStr(APP_SECRET),
         "whatsapp_verify_token": SecretStr(VERIFY_TOKEN),
+        "encryption_keys": SecretStr(TEST_ENCRYPTION_KEYS),
         "in_process_workers": 0,
         "worker_retry_base_seconds": 0.01,
         "worker_poll_seconds": 0.05,

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 FIXTURE_PHONE_NUMBER_ID = "106540352242922"
 FIXTURE_WABA_ID = "102290129340398"
 FIXTURE_DISPLAY_NUMBER = "15550783881"
-TEST_KEYRING = Keyring.from_setting("test:" + "A" * 43 + "=")
+TEST_ENCRYPTION_KEYS = "test:" + "A" * 43 + "="
+TEST_KEYRING = Keyring.from_setting(TEST_ENCRYPTION_KEYS)
 
 
 async def create_tenant(

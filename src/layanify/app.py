@@ -23,18 +23,24 @@ from layanify.db.session import WriteGate, unit_of_work
 from layanify.errors import install_error_handlers
 from layanify.health.routes import router as health_router
 from layanify.messaging.routes import router as messaging_router
+from layanify.messaging.tasks import OutboxWorker
 from layanify.numbers import service as numbers
+from layanify.numbers.routes import router as numbers_router
+from layanify.numbers.routes import trpc_router as numbers_trpc_router
+from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry, get_logger
+from layanify.ratelimit import SendPacer, parse_rate, storage_for
 from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.routes import WEBHOOK_PATH, receive_webhook
 from layanify.webhooks.routes import api as webhooks_api
 from layanify.webhooks.routes import router as webhooks_router
 from layanify.webhooks.tasks import WebhookWorker
+from layanify.whatsapp.client import GraphClient
 
 log = get_logger(__name__)
 
 DESCRIPTION = """
-Layanify WhatsApp: receive, read and (soon) send WhatsApp Business messages.
+Layanify WhatsApp: receive, read and send WhatsApp Business messages, and manage the connected numbers.
 
 Authenticate with `Authorization: Bearer <api key>` (create one with `layanify apikey create`)
 or with the session cookie set by `POST /api/v1/auth/login`.
@@ -55,9 +61,16 @@ class LayanifyApp(FastAPI):
 
 
 def create_app(
-    settings: Settings | None = None, *, run_workers: bool | None = None, migrate: bool = True
+    settings: Settings | None = None,
+    *,
+    run_workers: bool | None = None,
+    migrate: bool = True,
+    graph_client: GraphClient | None = None,
 ) -> FastAPI:
-    """Build the app. Workers run in-process unless `run_workers` is False (scale-out: `layanify worker`)."""
+    """Build the app. Workers run in-process unless `run_workers` is False (scale-out: `layanify worker`).
+
+    `graph_client` replaces the Graph API client (tests point one at the simulator in-process).
+    """
     settings = settings or get_settings()
     settings.check_production()
     keyring = Keyring.from_setting(settings.encryption_keys.get_secret_value())
@@ -101,13 +114,33 @@ def create_app(
             )
             for i in range(workers_wanted)
         )
+        graph = app.state.graph_client = graph_client or GraphClient(
+            base_url=settings.graph_api_base_url,
+            version=settings.graph_api_version,
+            timeout=settings.graph_timeout_seconds,
+        )
+        pacer = SendPacer(storage_for(settings.redis_url), recipient_rate=parse_rate(settings.pair_rate))
+        senders = [
+            OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}", gate=gate)
+            for i in range(1 if workers_wanted else 0)
+        ]
+
+        def wake_outbox() -> None:
+            for sender in senders:
+                sender.wake()
+
         await writer.start()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(w.run(stop), name=f"webhook-worker-{i}") for i, w in enumerate(workers)]
+        tasks += [asyncio.create_task(s.run(stop), name=f"outbox-{i}") for i, s in enumerate(senders)]
+        if workers_wanted and settings.connection_check_seconds > 0:
+            monitor = ConnectionMonitor(sessionmaker, settings, keyring, graph, on_connected=wake_outbox)
+            tasks.append(asyncio.create_task(monitor.run(stop), name="connection-monitor"))
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
         app.state.event_writer = writer
         app.state.wake_workers = wake_workers
+        app.state.wake_outbox = wake_outbox
         log.info(
             "started", version=__version__, database=engine.dialect.name, in_process_workers=len(workers)
         )
@@ -117,6 +150,8 @@ def create_app(
             await writer.stop()
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if graph_client is None:
+                await graph.aclose()
             await engine.dispose()
             log.info("stopped")
 
@@ -135,6 +170,8 @@ def create_app(
         accounts_router,
         conversations_router,
         messaging_router,
+        numbers_router,
+        numbers_trpc_router,
         contacts_router,
         webhooks_api,
     ):

@@ -74,6 +74,20 @@ class Settings(BaseSettings):
     worker_retry_base_seconds: float = Field(default=2.0, gt=0)
     in_process_workers: int = Field(default=1, ge=0, le=32)
     session_max_age_seconds: int = 14 * 24 * 3600
+    # Sending: the outbox, pacing and the Graph client.
+    default_region: str = Field(default="ID", min_length=2, max_length=2)
+    graph_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    outbox_batch_size: int = Field(default=200, ge=1, le=5000)
+    outbox_concurrency: int = Field(default=64, ge=1, le=1000)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    outbox_reconcile_seconds: float = Field(default=120.0, ge=0)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_retry_base_seconds: float = Field(default=2.0, gt=0)
+    outbox_retry_max_seconds: float = Field(default=600.0, gt=0)
+    rate_limit_per_second: int = Field(default=80, ge=1, le=10_000)
+    pair_rate: str = "10 per minute"
+    connection_check_seconds: float = Field(default=900.0, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -84,6 +98,18 @@ class Settings(BaseSettings):
         if url.startswith("sqlite://"):
             return "sqlite+aiosqlite://" + url.split("://", 1)[1]
         return url
+
+    @field_validator("pair_rate")
+    @classmethod
+    def _rate_readable(cls, value: str) -> str:
+        """Refuse a pair rate `limits` cannot read, at start rather than at the first send."""
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like '10 per minute': {value!r}") from exc
+        return value
 
     @property
     def is_sqlite(self) -> bool:

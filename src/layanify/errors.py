@@ -15,9 +15,17 @@ class LayanifyError(Exception):
     status_code: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, status_code: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
         if status_code is not None:
             self.status_code = status_code
         if code is not None:
@@ -38,6 +46,20 @@ class Unauthorized(LayanifyError):
     code = "unauthorized"
 
 
+class Conflict(LayanifyError):
+    """The request is valid but the current state does not allow it (e.g. the window is closed)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class Unprocessable(LayanifyError):
+    """The request is well-formed JSON but its content cannot be used; `details` says where."""
+
+    status_code = 422
+    code = "validation_error"
+
+
 class Forbidden(LayanifyError):
     """The caller is known but their role does not allow this."""
 
@@ -53,7 +75,10 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 async def _layanify_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LayanifyError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers)
+    extra = {"details": exc.details} if exc.details is not None else {}
+    return JSONResponse(
+        error_body(exc.code, exc.message, **extra), status_code=exc.status_code, headers=headers
+    )
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -68,3 +68,11 @@ async def by_keys(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tup
     )
     found = {(c.workspace_id, c.wa_id): c for c in (await session.execute(stmt)).scalars()}
     return {key: contact for key, contact in found.items() if key in keys}
+
+
+async def in_workspace(session: AsyncSession, workspace_id: int, contact_id: int) -> Contact | None:
+    """The workspace's contact with this id."""
+    result = await session.execute(
+        select(Contact).where(Contact.id == contact_id, Contact.workspace_id == workspace_id)
+    )
+    return result.scalar_one_or_none()

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts import repository
 from layanify.contacts.models import Contact
+from layanify.errors import NotFound
 
 
 async def upsert_contact(
@@ -53,3 +54,11 @@ async def set_marketing_preference(contact: Contact, *, opted_out: bool, at: dat
         return
     contact.marketing_opt_out = opted_out
     contact.marketing_preference_at = at
+
+
+async def get_contact(session: AsyncSession, workspace_id: int, contact_id: int) -> Contact:
+    """The workspace's contact; 404 for a missing one or another workspace's."""
+    contact = await repository.in_workspace(session, workspace_id, contact_id)
+    if contact is None:
+        raise NotFound("contact not found")
+    return contact

@@ -50,3 +50,8 @@ async def get_conversation(session: AsyncSession, workspace_id: int, conversatio
     if conversation is None:
         raise NotFound("conversation not found")
     return conversation
+
+
+def window_open(conversation: Conversation, now: datetime) -> bool:
+    """True while free-form messages may be sent: within 24 hours of the customer's last message."""
+    return conversation.window_expires_at is not None and conversation.window_expires_at > now

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
@@ -49,7 +49,17 @@ class Message(TimestampMixin, Base):
     """One WhatsApp message in a conversation, inbound or outbound."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_timestamp", "conversation_id", "timestamp", "id"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_timestamp", "conversation_id", "timestamp", "id"),
+        # The outbox: only queued and sending messages are in this index, so claiming stays cheap.
+        Index(
+            "ix_messages_outbox",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status IN ('queued', 'sending')"),
+            sqlite_where=text("status IN ('queued', 'sending')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(
@@ -76,6 +86,16 @@ class Message(TimestampMixin, Base):
     error_title: Mapped[str | None] = mapped_column(String(512))
     error_details: Mapped[str | None] = mapped_column(Text)
     error_href: Mapped[str | None] = mapped_column(String(512))
+    # What the user should do about the error (an `Action` of layanify.whatsapp.errors).
+    error_action: Mapped[str | None] = mapped_column(String(32))
+    # Outbound only: the sending number, the recipient, and the outbox's bookkeeping.
+    number_id: Mapped[int | None] = mapped_column(ForeignKey("whatsapp_numbers.id", ondelete="CASCADE"))
+    recipient: Mapped[str | None] = mapped_column(String(32))
+    sent_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A worker that claimed the message owns it until then; a crashed worker's claim expires.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MessageStatusEvent(Base):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from layanify.db.sql import insert_ignoring_conflicts, one_of, table_of
 from layanify.messaging.models import Message, MessageStatusEvent
+from layanify.numbers.models import WhatsAppNumber
 
 
 async def insert_message(session: AsyncSession, values: dict[str, Any]) -> int | None:
@@ -140,3 +142,208 @@ async def link_status_events(session: AsyncSession, links: list[dict[str, int]])
         await connection.execute(
             stmt, [{"event_id": link["id"], "mid": link["message_id"]} for link in links]
         )
+
+
+# --- The outbox ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """An outbound message a worker now owns until `lease_expires_at`."""
+
+    id: int
+    workspace_id: int
+    number_id: int
+    recipient: str
+    type: str
+    content: dict[str, Any]
+    reply_to_wamid: str | None
+    attempts: int
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int, per_number: int
+) -> list[ClaimedMessage]:
+    """Move up to `limit` due `queued` messages to `sending` (at most `per_number` per number, so one
+    number's backlog never starves the others), skipping numbers that are disconnected or removed.
+
+    The UPDATE re-checks `status = 'queued'`: two workers racing for a row serialise on its lock and
+    the second finds it no longer queued, so a message is claimed once.
+    """
+    messages = table_of(Message)
+    numbers = table_of(WhatsAppNumber)
+    ranked = (
+        select(
+            messages.c.id,
+            func.row_number()
+            .over(partition_by=messages.c.number_id, order_by=(messages.c.next_attempt_at, messages.c.id))
+            .label("rank"),
+            messages.c.next_attempt_at,
+        )
+        .join(numbers, numbers.c.id == messages.c.number_id)
+        .where(
+            messages.c.status == "queued",
+            messages.c.next_attempt_at <= now,
+            numbers.c.connection_state != "disconnected",
+            numbers.c.deleted_at.is_(None),
+        )
+        .subquery()
+    )
+    candidates = (
+        select(ranked.c.id)
+        .where(ranked.c.rank <= per_number)
+        .order_by(ranked.c.next_attempt_at, ranked.c.id)
+        .limit(limit)
+    )
+    ids = list((await session.execute(candidates)).scalars())
+    if not ids:
+        return []
+    stmt = (
+        update(messages)
+        .where(one_of(session, messages.c.id, ids), messages.c.status == "queued")
+        .values(status="sending", attempts=messages.c.attempts + 1, lease_expires_at=lease_until)
+        .returning(
+            messages.c.id,
+            messages.c.workspace_id,
+            messages.c.number_id,
+            messages.c.recipient,
+            messages.c.type,
+            messages.c.content,
+            messages.c.reply_to_wamid,
+            messages.c.attempts,
+        )
+    )
+    rows = (await session.execute(stmt)).all()
+    return sorted(
+        (ClaimedMessage(r[0], r[1], r[2], r[3] or "", r[4], r[5], r[6], r[7]) for r in rows),
+        key=lambda m: m.id,
+    )
+
+
+async def release_expired_claims(session: AsyncSession, *, before: datetime, now: datetime) -> int:
+    """Queue again the messages whose worker's claim ran out before `before` (it crashed or hung).
+
+    Only messages still `sending` are touched: one whose send reached Meta has been moved on by its
+    status webhook (matched by `biz_opaque_callback_data`) in the meantime, so it is not sent twice.
+    """
+    messages = table_of(Message)
+    stmt = (
+        update(messages)
+        .where(messages.c.status == "sending", messages.c.lease_expires_at < before)
+        .values(status="queued", next_attempt_at=now, lease_expires_at=None)
+    )
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def record_sent(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Store the wamid and `sent` of accepted sends (`mid`, `wamid`, `recipient`, `at` per row).
+
+    A status webhook may have got there first (and moved the message further): then only the wamid
+    is filled in, and the status is left where it is.
+    """
+    if not rows:
+        return
+    messages = table_of(Message)
+    # Spelled out: an IN list would be an "expanding" parameter, which executemany cannot take.
+    in_outbox = or_(messages.c.status == "queued", messages.c.status == "sending")
+
+    def cleared(column: Any) -> Any:
+        # The last attempt's error goes once it is sent, but a failure a webhook reported stays.
+        return case((in_outbox, None), else_=column)
+
+    connection = await session.connection()
+    await connection.execute(
+        update(messages)
+        .where(messages.c.id == bindparam("mid"))
+        .values(
+            wamid=func.coalesce(messages.c.wamid, bindparam("wamid")),
+            recipient=bindparam("recipient"),
+            status=case((in_outbox, "sent"), else_=messages.c.status),
+            sent_at=func.coalesce(messages.c.sent_at, bindparam("at")),
+            lease_expires_at=None,
+            next_attempt_at=None,
+            error_code=cleared(messages.c.error_code),
+            error_title=cleared(messages.c.error_title),
+            error_details=cleared(messages.c.error_details),
+            error_action=cleared(messages.c.error_action),
+        ),
+        rows,
+    )
+
+
+async def record_retry(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Queue messages again for `at` (`mid`, `at`, `refund`, error fields), unless they moved on.
+
+    `refund` gives the attempt back (a pause that was not the message's fault, e.g. a disconnected
+    number or a rate-limit wait). The last error stays visible while the message waits.
+    """
+    if not rows:
+        return
+    messages = table_of(Message)
+    connection = await session.connection()
+    await connection.execute(
+        update(messages)
+        .where(messages.c.id == bindparam("mid"), messages.c.status == "sending")
+        .values(
+            status="queued",
+            next_attempt_at=bindparam("at"),
+            lease_expires_at=None,
+            attempts=messages.c.attempts - bindparam("refund"),
+            error_code=bindparam("code"),
+            error_title=bindparam("title"),
+            error_details=bindparam("details"),
+            error_action=bindparam("action"),
+        ),
+        rows,
+    )
+
+
+async def record_failed(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Fail messages for good with Meta's error and the user's action (`mid`, `at`, error fields)."""
+    if not rows:
+        return
+    messages = table_of(Message)
+    connection = await session.connection()
+    await connection.execute(
+        update(messages)
+        .where(messages.c.id == bindparam("mid"), messages.c.status == "sending")
+        .values(
+            status="failed",
+            failed_at=bindparam("at"),
+            next_attempt_at=None,
+            lease_expires_at=None,
+            error_code=bindparam("code"),
+            error_title=bindparam("title"),
+            error_details=bindparam("details"),
+            error_action=bindparam("action"),
+        ),
+        rows,
+    )
+
+
+async def by_callback(session: AsyncSession, message_id: int, number_id: int) -> Message | None:
+    """Our outbound message a status webhook's `biz_opaque_callback_data` names, locked for update."""
+    stmt = (
+        select(Message)
+        .where(
+            Message.id == message_id,
+            Message.number_id == number_id,
+            Message.direction == "outbound",
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def unmatched_for_wamids(session: AsyncSession, wamids: list[str]) -> list[MessageStatusEvent]:
+    """Status reports that arrived before their message had its wamid."""
+    if not wamids:
+        return []
+    stmt = (
+        select(MessageStatusEvent)
+        .where(one_of(session, MessageStatusEvent.wamid, wamids), MessageStatusEvent.message_id.is_(None))
+        .order_by(MessageStatusEvent.id)
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -1,37 +1,57 @@
-"""Messages API (reading; sending arrives with the outbox)."""
+"""Messages API: read conversations' messages, send through the outbox."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.accounts.dependencies import CurrentPrincipal, SessionDep
 from layanify.conversations import service as conversations
+from layanify.db.session import after_commit
 from layanify.messaging import repository, service
 from layanify.messaging.models import Message, MessageStatusEvent
 from layanify.messaging.schemas import (
     MessageContent,
     MessageError,
     MessageRead,
+    SendInConversation,
+    SendMessage,
     StatusHistoryItem,
     StatusTimes,
 )
 from layanify.pagination import MAX_LIMIT, ObjectId, Page, decode_cursor, encode_cursor
+from layanify.whatsapp.errors import Action, error_for_code
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
+
+# Words for the actions of errors that carry no Meta code (our own refusals and give-ups).
+REMEDIES = {
+    Action.RETRY_LATER.value: "Sending will be retried automatically.",
+    Action.RECONNECT.value: "Update the number's access token and test the connection.",
+}
 
 
 def to_read(message: Message, history: list[MessageStatusEvent] | None = None) -> MessageRead:
     """The API view of a message."""
     error = None
     if message.error_code is not None or message.error_title:
+        remedy = None
+        if message.error_action:
+            remedy = (
+                error_for_code(message.error_code).remedy
+                if message.error_code
+                else REMEDIES.get(message.error_action)
+            )
         error = MessageError(
             code=message.error_code,
             title=message.error_title,
             details=message.error_details,
             href=message.error_href,
+            action=message.error_action,
+            remedy=remedy,
         )
     return MessageRead(
         id=message.id,
@@ -43,6 +63,10 @@ def to_read(message: Message, history: list[MessageStatusEvent] | None = None) -
         timestamp=message.timestamp,
         is_automated=message.is_automated,
         reply_to_wamid=message.reply_to_wamid,
+        number_id=message.number_id,
+        recipient=message.recipient,
+        attempts=message.attempts or 0,
+        next_attempt_at=message.next_attempt_at,
         status_times=StatusTimes(
             sent=message.sent_at,
             delivered=message.delivered_at,
@@ -89,3 +113,58 @@ async def get_message(message_id: ObjectId, principal: CurrentPrincipal, session
     message = await service.get_message(session, principal.workspace_id, message_id)
     history = await repository.status_history(session, [message.id])
     return to_read(message, history)
+
+
+def _wake_outbox(request: Request, session: AsyncSession) -> None:
+    wake = getattr(request.app.state, "wake_outbox", None)
+    if wake is not None:
+
+        async def run() -> None:
+            wake()
+
+        after_commit(session, run)
+
+
+@router.post("/messages", status_code=status.HTTP_202_ACCEPTED)
+async def send_message(
+    request: Request, data: SendMessage, principal: CurrentPrincipal, session: SessionDep
+) -> MessageRead:
+    """Queue a message; it is stored `queued` and sent by the outbox. Follow it with GET /messages/{id}.
+
+    409 `template_required` when the customer has not written in 24 hours and this is not a template;
+    409 `number_not_connected` when the number cannot send; 422 for an invalid recipient or content.
+    """
+    message = await service.queue_message(
+        session,
+        workspace_id=principal.workspace_id,
+        user_id=principal.user_id,
+        number_id=data.number_id,
+        to=data.to,
+        content=data.content,
+        reply_to=data.reply_to,
+        default_region=request.app.state.settings.default_region,
+    )
+    _wake_outbox(request, session)
+    return to_read(message)
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED)
+async def send_in_conversation(
+    request: Request,
+    conversation_id: ObjectId,
+    data: SendInConversation,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> MessageRead:
+    """Queue a reply in a conversation (same rules as POST /messages)."""
+    message = await service.queue_message(
+        session,
+        workspace_id=principal.workspace_id,
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
+        content=data.content,
+        reply_to=data.reply_to,
+        default_region=request.app.state.settings.default_region,
+    )
+    _wake_outbox(request, session)
+    return to_read(message)

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
@@ -49,6 +49,16 @@ class WhatsAppNumber(TimestampMixin, Base):
     last_quality_event: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_account_event: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What the last connection check (or send) found: unknown, connected, disconnected or error.
+    connection_state: Mapped[str] = mapped_column(String(16), nullable=False, default="unknown")
+    connection_error: Mapped[str | None] = mapped_column(Text)
+    connection_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_name: Mapped[str | None] = mapped_column(String(200))
+    throughput_level: Mapped[str | None] = mapped_column(String(32))
+    # Messages per second this number may send; null means the installation's default (Meta's 80).
+    rate_limit_per_second: Mapped[int | None] = mapped_column(Integer)
+    # Removed by its workspace: hidden and never sent from, its history kept.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MessageTemplate(TimestampMixin, Base):

@@ -10,9 +10,13 @@ from layanify.accounts import repository as accounts_repository
 from layanify.config import Settings
 from layanify.crypto.keyring import Keyring, KeyringError
 from layanify.db.base import utcnow
+from layanify.errors import Conflict, NotFound
 from layanify.numbers import repository
 from layanify.numbers.models import MessageTemplate, NumberStatus, WhatsAppNumber
+from layanify.numbers.schemas import ConnectionCheck, ConnectionReport, NumberCreate, NumberRead, NumberUpdate
 from layanify.observability import get_logger
+from layanify.whatsapp.client import GraphClient
+from layanify.whatsapp.errors import GraphError, NetworkError, ServerError, Throttled, TokenInvalid
 
 log = get_logger(__name__)
 
@@ -49,7 +53,7 @@ async def register_seed_number(
         return None
     phone_number_id = settings.whatsapp_phone_number_id or ""
     token = settings.whatsapp_access_token.get_secret_value()
-    number = await repository.by_phone_number_id(session, phone_number_id)
+    number = await repository.by_phone_number_id(session, phone_number_id, include_deleted=True)
     if number is None:
         owner = await accounts_repository.first_owner(session)
         if owner is None:
@@ -150,3 +154,275 @@ async def apply_template_update(
         templates.append(template)
     await session.flush()
     return templates
+
+
+async def mark_disconnected(session: AsyncSession, number_id: int, reason: str) -> None:
+    """Meta refused the number's token (190): pause its queue until the connection is fixed."""
+    number = await session.get(WhatsAppNumber, number_id, with_for_update=True)
+    if number is None:
+        return
+    number.connection_state = "disconnected"
+    number.connection_error = reason
+    number.connection_checked_at = utcnow()
+
+
+# --- Managing numbers ----------------------------------------------------------------------------
+
+
+def to_read(number: WhatsAppNumber, default_rate: int) -> NumberRead:
+    """The API view of a number (the token itself is never part of it)."""
+    return NumberRead(
+        id=number.id,
+        user_id=number.user_id,
+        phone_number_id=number.phone_number_id,
+        waba_id=number.waba_id,
+        number=number.number,
+        display_name=number.display_name,
+        verified_name=number.verified_name,
+        status=number.status.value if isinstance(number.status, NumberStatus) else str(number.status),
+        connection_state=number.connection_state,
+        connection_error=number.connection_error,
+        connection_checked_at=number.connection_checked_at,
+        quality_rating=number.quality_rating,
+        messaging_limit=number.messaging_limit,
+        throughput_level=number.throughput_level,
+        account_status=number.account_status,
+        rate_limit_per_second=number.rate_limit_per_second or default_rate,
+        token_last4=number.token_last4,
+        created_at=number.created_at,
+        updated_at=number.updated_at,
+    )
+
+
+async def get_number(
+    session: AsyncSession, workspace_id: int, number_id: int, *, lock: bool = False
+) -> WhatsAppNumber:
+    """The workspace's number; 404 for a missing, removed or another workspace's one."""
+    number = await repository.in_workspace(session, workspace_id, number_id, lock=lock)
+    if number is None:
+        raise NotFound("number not found")
+    return number
+
+
+async def list_numbers(session: AsyncSession, workspace_id: int) -> list[WhatsAppNumber]:
+    """The workspace's numbers."""
+    return await repository.list_in_workspace(session, workspace_id)
+
+
+async def add_number(
+    session: AsyncSession, *, workspace_id: int, user_id: int, data: NumberCreate, keyring: Keyring
+) -> WhatsAppNumber:
+    """Connect a number (status pending until a connection test passes); 409 if it is already connected.
+
+    A number this workspace removed earlier comes back with its history.
+    """
+    existing = await repository.by_phone_number_id(session, data.phone_number_id, include_deleted=True)
+    if existing is not None and (existing.deleted_at is None or existing.workspace_id != workspace_id):
+        raise Conflict("this phone number ID is already connected", code="number_exists")
+    number = existing or WhatsAppNumber(workspace_id=workspace_id, phone_number_id=data.phone_number_id)
+    number.user_id = user_id
+    number.waba_id = data.waba_id
+    number.display_name = data.display_name
+    number.number = digits(data.number)[:32]
+    number.rate_limit_per_second = data.rate_limit_per_second
+    number.status = NumberStatus.PENDING
+    number.connection_state = "unknown"
+    number.connection_error = None
+    number.deleted_at = None
+    set_access_token(number, data.access_token, keyring)
+    if existing is None:
+        session.add(number)
+    await session.flush()
+    log.info("number_added", number_id=number.id, workspace_id=workspace_id)
+    return number
+
+
+async def update_number(
+    session: AsyncSession, number: WhatsAppNumber, data: NumberUpdate, keyring: Keyring
+) -> WhatsAppNumber:
+    """Change what was given; a new token or WABA puts the number back to `unknown` until tested."""
+    changes = data.model_fields_set
+    if "waba_id" in changes and data.waba_id != number.waba_id:
+        number.waba_id = data.waba_id
+        number.connection_state = "unknown"
+    if "access_token" in changes and data.access_token:
+        set_access_token(number, data.access_token, keyring)
+        number.connection_state = "unknown"
+        number.connection_error = None
+    if "display_name" in changes and data.display_name is not None:
+        number.display_name = data.display_name
+    if "number" in changes and data.number is not None:
+        number.number = digits(data.number)[:32]
+    if "rate_limit_per_second" in changes:
+        number.rate_limit_per_second = data.rate_limit_per_second
+    await session.flush()
+    return number
+
+
+async def delete_number(session: AsyncSession, number: WhatsAppNumber) -> None:
+    """Remove the number: hidden, never sent from, its token erased; conversations and messages stay."""
+    number.deleted_at = utcnow()
+    number.access_token_encrypted = None
+    number.token_last4 = None
+    number.connection_state = "disconnected"
+    number.connection_error = "removed"
+    await session.flush()
+    log.info("number_removed", number_id=number.id, workspace_id=number.workspace_id)
+
+
+# What each common failure means to the person connecting the number (the seed's "Common Errors").
+DIAGNOSES = {
+    "invalid_token": (
+        "Invalid access token: Meta refused the token. Generate a permanent token for a system user "
+        "with whatsapp_business_messaging and whatsapp_business_management permissions, paste it again, "
+        "and test once more."
+    ),
+    "phone_number_not_found": (
+        "Phone number not found: Meta does not know this Phone Number ID, or this token cannot see it. "
+        "Copy the Phone Number ID (not the phone number itself) from WhatsApp > API Setup in Meta for "
+        "Developers."
+    ),
+    "wrong_waba": (
+        "This phone number does not belong to the WhatsApp Business Account ID you entered. Copy the "
+        "WhatsApp Business Account ID shown above the phone number in WhatsApp > API Setup."
+    ),
+    "webhook_not_verified": (
+        "Webhook not verified: the app is not subscribed to this WhatsApp Business Account, so incoming "
+        "messages and delivery statuses will not arrive. In Meta for Developers > WhatsApp > Configuration "
+        "set the callback URL to https://<your-domain>/api/webhooks/whatsapp with your verify token "
+        "(WHATSAPP_VERIFY_TOKEN), and subscribe to the `messages` field."
+    ),
+    "rate_limited": (
+        "Rate limit exceeded: Meta asked us to slow down. Nothing is wrong with the settings; wait a "
+        "minute and test again. Queued messages are retried automatically."
+    ),
+    "unreachable": (
+        "Meta could not be reached (network error or timeout). Check this server's internet access and "
+        "try again; queued messages are retried automatically."
+    ),
+    "meta_error": "Meta answered with an error; the details below say what it was.",
+}
+
+
+def _problem_of(error: GraphError, step: str) -> str:
+    if isinstance(error, TokenInvalid):
+        return "invalid_token"
+    if isinstance(error, Throttled):
+        return "rate_limited"
+    if isinstance(error, NetworkError | ServerError):
+        return "unreachable"
+    if step == "phone_number" and error.code in (100, 803):
+        return "phone_number_not_found"
+    return "meta_error"
+
+
+async def test_connection(
+    session: AsyncSession, number: WhatsAppNumber, client: GraphClient, keyring: Keyring, *, default_rate: int
+) -> ConnectionReport:
+    """Check the token and ids against the Graph API, store what was learned, and explain the result.
+
+    Steps: the phone number's details (token valid, id exists), the WABA's numbers (the id belongs to
+    the WABA), the WABA's subscribed apps (webhooks will arrive). The number is approved and
+    `connected` only when every step passes; an invalid token marks it `disconnected`.
+    """
+    checks: list[ConnectionCheck] = []
+    problem: str | None = None
+    details = ""
+    try:
+        token = access_token(number, keyring)
+    except KeyringError:
+        token = None
+    if not token:
+        problem = "invalid_token"
+        checks.append(
+            ConnectionCheck(name="access_token", ok=False, message="no usable access token is stored")
+        )
+    step = "phone_number"
+    try:
+        if token:
+            info = await client.phone_number(number.phone_number_id, token)
+            number.verified_name = info.verified_name or number.verified_name
+            number.quality_rating = info.quality_rating or number.quality_rating
+            number.throughput_level = info.throughput_level or number.throughput_level
+            if info.display_phone_number:
+                number.number = digits(info.display_phone_number)[:32]
+                number.display_name = number.display_name or info.verified_name or ""
+            checks.append(
+                ConnectionCheck(
+                    name="phone_number",
+                    ok=True,
+                    message=f"{info.display_phone_number or number.phone_number_id} "
+                    f"({info.verified_name or 'no verified name yet'}), "
+                    f"quality {info.quality_rating or 'unknown'}",
+                )
+            )
+            if number.waba_id:
+                step = "waba"
+                listed = await client.waba_phone_numbers(number.waba_id, token)
+                belongs = any(p.id == number.phone_number_id for p in listed)
+                checks.append(
+                    ConnectionCheck(
+                        name="waba",
+                        ok=belongs,
+                        message="the number belongs to the WhatsApp Business Account"
+                        if belongs
+                        else "the number is not among the WhatsApp Business Account's numbers",
+                    )
+                )
+                if not belongs:
+                    problem = "wrong_waba"
+                step = "webhook"
+                apps = await client.subscribed_apps(number.waba_id, token)
+                checks.append(
+                    ConnectionCheck(
+                        name="webhook",
+                        ok=bool(apps),
+                        message=f"{len(apps)} app(s) subscribed to the account's webhooks"
+                        if apps
+                        else "no app is subscribed to the account's webhooks",
+                    )
+                )
+                if not apps and problem is None:
+                    problem = "webhook_not_verified"
+            else:
+                checks.append(
+                    ConnectionCheck(
+                        name="waba",
+                        ok=False,
+                        message="no WhatsApp Business Account ID: "
+                        "ownership and webhook subscription not checked",
+                    )
+                )
+    except GraphError as error:
+        error.redact(token)
+        problem = _problem_of(error, step)
+        details = str(error)
+        checks.append(ConnectionCheck(name=step, ok=False, message=details))
+    number.connection_checked_at = utcnow()
+    if problem is None:
+        number.status = NumberStatus.APPROVED
+        number.connection_state = "connected"
+        number.connection_error = None
+        diagnosis = (
+            "Connected: the token works, the number belongs to the account, and webhooks are subscribed."
+        )
+    else:
+        diagnosis = DIAGNOSES[problem] + (f" ({details})" if details and problem == "meta_error" else "")
+        if problem == "invalid_token":
+            number.connection_state = "disconnected"
+        elif problem in ("phone_number_not_found", "wrong_waba"):
+            number.connection_state = "error"
+        elif problem == "webhook_not_verified":
+            # Sending works; only receiving is at risk. Keep the queue running.
+            number.status = NumberStatus.APPROVED
+            number.connection_state = "connected"
+        number.connection_error = diagnosis
+    await session.flush()
+    log.info("number_connection_tested", number_id=number.id, ok=problem is None, problem=problem)
+    return ConnectionReport(
+        ok=problem is None,
+        problem=problem,
+        diagnosis=diagnosis,
+        checks=checks,
+        number=to_read(number, default_rate),
+    )

@@ -25,7 +25,7 @@ from layanify.contacts import repository as contacts_repository
 from layanify.contacts.service import apply_profile
 from layanify.conversations import repository as conversations_repository
 from layanify.messaging import repository as messages_repository
-from layanify.messaging.service import advance, inbound_row, note_inbound, status_values
+from layanify.messaging.service import advance, inbound_row, match_by_callback, note_inbound, status_values
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers.models import WhatsAppNumber
 from layanify.numbers.service import learn_display_number
@@ -215,6 +215,12 @@ async def _apply_statuses(session: AsyncSession, items: list[_Status], outcomes:
             outcome.count("statuses_duplicate")
             continue
         message = messages.get(values["wamid"])
+        if message is None:
+            message = await match_by_callback(
+                session, workspace_id=item.number.workspace_id, number_id=item.number.id, values=values
+            )
+            if message is not None:
+                messages[values["wamid"]] = message
         if message is None or message.workspace_id != item.number.workspace_id:
             outcome.count("statuses_unmatched")
             continue
