@@ -15,9 +15,10 @@ $(INSTALLED): pyproject.toml requirements.lock requirements-dev.lock
 
 install: $(INSTALLED)
 
-## Run the product on the embedded default: SQLite under ./data, in-process workers.
+## Run the product on the embedded default (SQLite under ./data, in-process workers): against Meta when
+## WHATSAPP_* credentials are configured (.env.local), otherwise the demo with a local WhatsApp simulator.
 run: install
-	$(BIN)/layanify serve
+	$(BIN)/layanify up
 
 ## Every check: lint, types, and the whole suite on SQLite and on PostgreSQL.
 test: install lint typecheck test-sqlite test-postgresql

@@ -63,6 +63,9 @@ def configure_logging(settings: Settings) -> None:
     # Access logs would record every webhook at full rate; our own receipt log carries the ids.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request with its full URL at INFO; our Graph client logs ids and timings itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def configure_sentry(settings: Settings) -> bool:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from layanify.cli.main import app
 from layanify.config import get_settings
+from layanify.db.session import Sessionmaker, unit_of_work
 from tests.conftest import Tenant, WebhookPoster
 
 runner = CliRunner()
@@ -132,3 +133,31 @@ async def test_event_ids_beyond_64_bits_are_refused_before_the_database() -> Non
     code, _, err = await invoke("webhooks", "show", "99999999999999999999")
     assert code == 2
     assert "Invalid value for 'event_id'" in err
+
+
+async def test_keys_rotate_reencrypts_every_token_and_can_run_again(
+    tenant: Tenant, sessionmaker: Sessionmaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from layanify.crypto.keyring import Keyring, generate_key
+    from layanify.numbers.models import WhatsAppNumber
+    from layanify.numbers.service import access_token
+    from tests.factories import TEST_ENCRYPTION_KEYS
+
+    new_key = generate_key("2026b")
+    # The new key goes first (it encrypts); the old one stays after it until rotation has finished.
+    monkeypatch.setenv("LAYANIFY_ENCRYPTION_KEYS", f"{new_key},{TEST_ENCRYPTION_KEYS}")
+    get_settings.cache_clear()
+    code, out, err = await invoke("keys", "rotate")
+    assert code == 0, out + err
+    assert "re-encrypted 1 of 1" in out
+    async with unit_of_work(sessionmaker) as session:
+        number = await session.get(WhatsAppNumber, tenant.number_id)
+        assert number is not None
+        assert number.access_token_encrypted is not None
+        assert number.access_token_encrypted.split(":")[1] == "2026b"
+        # Readable with the new key alone: the old key can now be removed.
+        assert (
+            access_token(number, Keyring.from_setting(new_key)) == "EAAG-test-token-" + tenant.phone_number_id
+        )
+    code, out, _ = await invoke("keys", "rotate")
+    assert "re-encrypted 0 of 1" in out

@@ -3,14 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import sys
-import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,67 +13,10 @@ from layanify.messaging.models import Message
 from layanify.webhooks.models import WebhookEvent
 from layanify.whatsapp.signature import sign
 from tests import factories
-from tests.conftest import APP_SECRET, VERIFY_TOKEN, Tenant
+from tests.conftest import APP_SECRET, Tenant
+from tests.e2e.processes import server
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def server(database_url: str, *args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """`layanify serve` as a separate process; yields it and its base URL once /readyz answers."""
-    port = free_port()
-    log = Path(tempfile.mkdtemp()) / "server.log"  # a file, not a pipe: a full pipe would stall the server
-    env = {
-        **os.environ,
-        "LAYANIFY_DATABASE_URL": database_url,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        "LAYANIFY_LOG_LEVEL": "WARNING",
-        "LAYANIFY_WORKER_POLL_SECONDS": "0.2",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "layanify",
-        "serve",
-        "--port",
-        str(port),
-        *args,
-        env=env,
-        cwd=Path(__file__).parent,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(300):
-                if process.returncode is not None:
-                    raise AssertionError(f"server exited: {log.read_text()}")
-                try:
-                    if (await http.get(f"{base}/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("server did not become ready")
-        yield process, base
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 def signed(i: int) -> tuple[bytes, dict[str, str]]:

@@ -15,16 +15,23 @@ import uvicorn
 from layanify.accounts import service as accounts
 from layanify.accounts.models import Role
 from layanify.config import ConfigurationError, Settings, get_settings
-from layanify.crypto.keyring import generate_key
+from layanify.crypto.keyring import Keyring, generate_key
 from layanify.db.engine import create_engine, create_sessionmaker
 from layanify.db.migrate import upgrade
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.errors import LayanifyError
+from layanify.messaging.tasks import OutboxWorker
+from layanify.numbers import service as numbers_service
+from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry
 from layanify.pagination import MAX_ID
+from layanify.ratelimit import SendPacer, parse_rate, storage_for
+from layanify.simulator import SimulatorConfig
+from layanify.simulator.cli import DEMO_PHONE_NUMBER_ID, DEMO_TOKEN, DEMO_WABA_ID, NumberSeed, run_simulator
 from layanify.webhooks import service as webhooks
 from layanify.webhooks.routes import payload_of
 from layanify.webhooks.tasks import WebhookWorker
+from layanify.whatsapp.client import GraphClient
 
 app = typer.Typer(help="Layanify WhatsApp: a self-hostable WhatsApp Business inbox.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -95,9 +102,10 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(min=1, max=32, help="workers in this process")] = 1,
+    concurrency: Annotated[int, typer.Option(min=0, max=32, help="webhook workers in this process")] = 1,
+    outbox: Annotated[int, typer.Option(min=0, max=8, help="outbox (sending) workers in this process")] = 1,
 ) -> None:
-    """Process pending webhook events (run any number of these beside `serve --no-workers`)."""
+    """Process webhook events and send queued messages (run any number beside `serve --no-workers`)."""
     settings = _settings()
     configure_sentry(settings)
     if settings.is_sqlite:
@@ -113,8 +121,33 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        workers = [WebhookWorker(sessionmaker, settings, name=f"worker-{i}") for i in range(concurrency)]
-        await asyncio.gather(*(w.run(stop) for w in workers))
+        keyring = Keyring.from_setting(settings.encryption_keys.get_secret_value())
+        graph = GraphClient(
+            base_url=settings.graph_api_base_url,
+            version=settings.graph_api_version,
+            timeout=settings.graph_timeout_seconds,
+        )
+        pacer = SendPacer(storage_for(settings.redis_url), recipient_rate=parse_rate(settings.pair_rate))
+        senders = [
+            OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}")
+            for i in range(outbox)
+        ]
+
+        def wake_outbox() -> None:
+            for sender in senders:
+                sender.wake()
+
+        jobs = [
+            WebhookWorker(sessionmaker, settings, name=f"worker-{i}").run(stop) for i in range(concurrency)
+        ]
+        jobs += [sender.run(stop) for sender in senders]
+        if settings.connection_check_seconds > 0:
+            monitor = ConnectionMonitor(sessionmaker, settings, keyring, graph, on_connected=wake_outbox)
+            jobs.append(monitor.run(stop))
+        try:
+            await asyncio.gather(*jobs)
+        finally:
+            await graph.aclose()
 
     _with_db(main)
 
@@ -174,6 +207,23 @@ def keys_generate() -> None:
     typer.echo(generate_key())
 
 
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret under the current (first) key; safe to interrupt and re-run.
+
+    Add the new key first in LAYANIFY_ENCRYPTION_KEYS and keep the old ones after it until this has
+    finished; then the old keys can be removed.
+    """
+    settings = _settings()
+    keyring = Keyring.from_setting(settings.encryption_keys.get_secret_value())
+
+    async def main(sessionmaker: Sessionmaker) -> tuple[int, int]:
+        return await numbers_service.rotate_tokens(sessionmaker, keyring)
+
+    rotated, total = _with_db(main)
+    typer.echo(f"re-encrypted {rotated} of {total} stored token(s) under key {keyring.current_id!r}")
+
+
 @webhooks_app.command("list")
 def webhooks_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
@@ -229,3 +279,72 @@ def webhooks_replay(event_ids: Annotated[list[int], typer.Argument(min=1, max=MA
 
     _with_db(main)
     typer.echo(f"queued {len(event_ids)} event(s) for processing")
+
+
+@app.command()
+def simulator(
+    host: Annotated[str, typer.Option(help="keep it on loopback: the control API has no auth")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8090,
+    callback_url: Annotated[
+        str | None,
+        typer.Option(help="the product's webhook URL, e.g. http://127.0.0.1:8000/api/webhooks/whatsapp"),
+    ] = None,
+    app_secret: Annotated[
+        str | None, typer.Option(help="signs webhooks (default: WHATSAPP_APP_SECRET)")
+    ] = None,
+    token: Annotated[str, typer.Option(help="the demo number's access token")] = DEMO_TOKEN,
+    phone_number_id: Annotated[
+        str, typer.Option(help="the demo number's phone number id")
+    ] = DEMO_PHONE_NUMBER_ID,
+    waba_id: Annotated[str, typer.Option(help="the demo number's WABA id")] = DEMO_WABA_ID,
+) -> None:
+    """Run the local Cloud API simulator (faults and limits: LAYANIFY_SIMULATOR_*, docs/simulator.md)."""
+    settings = get_settings()
+    secret = app_secret or (
+        settings.whatsapp_app_secret.get_secret_value()
+        if settings.whatsapp_app_secret
+        else "simulator-app-secret"
+    )
+    config = SimulatorConfig.from_env(app_secret=secret, callback_url=callback_url)
+    typer.echo(f"Cloud API simulator on http://{host}:{port} (phones: http://{host}:{port}/_sim/phones)")
+    run_simulator(
+        host=host,
+        port=port,
+        config=config,
+        numbers=[NumberSeed(phone_number_id=phone_number_id, waba_id=waba_id, token=token)],
+    )
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="address the product listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="the product's port")] = 8000,
+    simulator_port: Annotated[int, typer.Option(help="the simulator's port")] = 8090,
+    chat_every: Annotated[
+        float, typer.Option(min=1, help="seconds between simulated customers' messages")
+    ] = 30,
+) -> None:
+    """Run the product against a local WhatsApp simulator with a demo workspace and chatting customers."""
+    settings = get_settings()
+    configure_logging(settings)
+    from layanify.cli.demo import DemoError, run_demo
+
+    try:
+        asyncio.run(
+            run_demo(settings, host=host, port=port, simulator_port=simulator_port, chat_every=chat_every)
+        )
+    except DemoError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def up() -> None:
+    """What `make run` starts: the product with Meta credentials configured, the demo without them."""
+    settings = get_settings()
+    if settings.seed_number_configured:
+        typer.echo("WHATSAPP_* credentials found: serving with the real Cloud API.")
+        serve(host=None, port=None, workers=True)
+        return
+    typer.echo("No WHATSAPP_ACCESS_TOKEN / WHATSAPP_PHONE_NUMBER_ID configured: starting the demo.")
+    demo(host=settings.host, port=settings.port, simulator_port=8090, chat_every=30)

@@ -94,3 +94,15 @@ async def by_phone_number_ids(session: AsyncSession, phone_number_ids: set[str])
         )
     )
     return {n.phone_number_id: n for n in result.scalars()}
+
+
+async def with_tokens_after(session: AsyncSession, after_id: int, *, limit: int) -> list[WhatsAppNumber]:
+    """Numbers with a stored token and an id above `after_id`, in id order, locked for update."""
+    stmt = (
+        select(WhatsAppNumber)
+        .where(WhatsAppNumber.id > after_id, WhatsAppNumber.access_token_encrypted.is_not(None))
+        .order_by(WhatsAppNumber.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars())

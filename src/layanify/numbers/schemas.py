@@ -47,6 +47,13 @@ class NumberUpdate(_Input):
     number: str | None = Field(default=None, max_length=32)
     rate_limit_per_second: int | None = Field(default=None, ge=1, le=1000)
 
+    @field_validator("access_token")
+    @classmethod
+    def _no_spaces(cls, value: str | None) -> str | None:
+        if value is not None and any(ch.isspace() for ch in value):
+            raise ValueError("an access token has no spaces; paste it again")
+        return value
+
 
 class NumberRead(BaseModel):
     """A connected number as the API shows it. The token is never shown, only its last 4 characters."""

@@ -10,13 +10,22 @@ from layanify.accounts import repository as accounts_repository
 from layanify.config import Settings
 from layanify.crypto.keyring import Keyring, KeyringError
 from layanify.db.base import utcnow
+from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.errors import Conflict, NotFound
 from layanify.numbers import repository
 from layanify.numbers.models import MessageTemplate, NumberStatus, WhatsAppNumber
 from layanify.numbers.schemas import ConnectionCheck, ConnectionReport, NumberCreate, NumberRead, NumberUpdate
 from layanify.observability import get_logger
 from layanify.whatsapp.client import GraphClient
-from layanify.whatsapp.errors import GraphError, NetworkError, ServerError, Throttled, TokenInvalid
+from layanify.whatsapp.errors import (
+    GraphError,
+    InvalidParameter,
+    NetworkError,
+    PermissionDenied,
+    ServerError,
+    Throttled,
+    TokenInvalid,
+)
 
 log = get_logger(__name__)
 
@@ -305,6 +314,9 @@ DIAGNOSES = {
 
 
 def _problem_of(error: GraphError, step: str) -> str:
+    if step == "waba" and isinstance(error, TokenInvalid | PermissionDenied | InvalidParameter):
+        # The same token has just read the phone number, so this is the account id, not the token.
+        return "wrong_waba"
     if isinstance(error, TokenInvalid):
         return "invalid_token"
     if isinstance(error, Throttled):
@@ -426,3 +438,26 @@ async def test_connection(
         checks=checks,
         number=to_read(number, default_rate),
     )
+
+
+async def rotate_tokens(sessionmaker: Sessionmaker, keyring: Keyring, *, batch: int = 100) -> tuple[int, int]:
+    """Re-encrypt every stored token under the keyring's current key, a batch per commit.
+
+    Interrupting it leaves every token readable (each row is either old- or new-keyed, and the
+    keyring still holds both); running it again finishes the rest. Returns (re-encrypted, total).
+    """
+    rotated = 0
+    total = 0
+    after = 0
+    while True:
+        async with unit_of_work(sessionmaker) as session:
+            rows = await repository.with_tokens_after(session, after, limit=batch)
+            for number in rows:
+                total += 1
+                assert number.access_token_encrypted is not None
+                if keyring.needs_rotation(number.access_token_encrypted):
+                    set_access_token(number, access_token(number, keyring) or "", keyring)
+                    rotated += 1
+        if not rows:
+            return rotated, total
+        after = rows[-1].id
