@@ -1,16 +1,23 @@
-"""Send pacing: a per-number rate limit and per-recipient spacing, shared through Redis when configured.
+"""Send pacing: a per-number rate limit and a per-recipient pair rate, shared through Redis when set.
 
-Built on the `limits` library's moving window: in any window of `per` seconds at most `amount` hits
-pass, which is exactly the guarantee Meta's throughput limit asks for ("never more than 80 in any
-second"). In one process the window lives in memory; with `LAYANIFY_REDIS_URL` it lives in Redis, so
-every worker process draws from the same budget.
+- Per number, sends are *spaced* (GCRA: each slot `1/rate` after the previous one), not counted in a
+  window. A moving window lets a whole second's budget go at once whenever it slides; when the
+  sending process is briefly starved, the tail of one burst and the head of the next reach Meta in
+  the same second. Spaced sends cannot bunch up like that (docs/decisions.md, 21).
+- Per recipient, the `limits` library's moving window ("10 per minute") allows the short bursts a
+  conversation has, as Meta's pair rate does.
+
+In one process both live in memory; with `LAYANIFY_REDIS_URL` both live in Redis, so every worker
+process draws from the same budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 
+import redis.asyncio as redis_async
 from limits import RateLimitItem, RateLimitItemPerSecond, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -45,14 +52,87 @@ def paced_rate(per_second: int) -> int:
     return max(1, per_second - max(1, per_second // 50))
 
 
+class Spacer(Protocol):
+    """Hands out evenly spaced send slots per key."""
+
+    async def reserve(self, key: str, interval: float, within: float) -> float | None:
+        """Reserve the key's next slot: seconds to wait for it, or None when it is beyond `within`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+class MemorySpacer:
+    """Slots in this process's memory (one process sends for a number)."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, float] = {}
+
+    async def reserve(self, key: str, interval: float, within: float) -> float | None:
+        """Reserve the key's next slot (no await between read and write: atomic in the event loop)."""
+        now = time.monotonic()
+        slot = max(self._next.get(key, 0.0), now)
+        if slot - now > within:
+            return None
+        self._next[key] = slot + interval
+        return slot - now
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+# Atomic in Redis, on Redis's clock (worker hosts' clocks may differ). Returns the wait, or -1.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+if slot < now then slot = now end
+if slot - now > tonumber(ARGV[2]) then return '-1' end
+local ttl = math.ceil((slot - now + interval) * 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.6f', slot + interval), 'PX', ttl)
+return string.format('%.6f', slot - now)
+"""
+
+
+class RedisSpacer:
+    """Slots in Redis, shared by every worker process."""
+
+    def __init__(self, url: str) -> None:
+        self._redis = redis_async.from_url(url)
+        self._script = self._redis.register_script(_RESERVE)
+
+    async def reserve(self, key: str, interval: float, within: float) -> float | None:
+        """Reserve the key's next slot in one round trip."""
+        wait = float(await self._script(keys=[key], args=[repr(interval), repr(within)]))
+        return None if wait < 0 else wait
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._redis.aclose()
+
+
+def spacer_for(redis_url: str | None) -> Spacer:
+    """Redis-backed slots when a Redis URL is configured, in-process memory otherwise."""
+    return RedisSpacer(redis_url) if redis_url else MemorySpacer()
+
+
 class SendPacer:
     """Waits until a number may send another message, and until a recipient may receive one."""
 
     def __init__(
-        self, storage: Storage, *, recipient_rate: RateLimitItem, namespace: str = "layanify"
+        self,
+        storage: Storage,
+        *,
+        recipient_rate: RateLimitItem,
+        spacer: Spacer | None = None,
+        namespace: str = "layanify",
     ) -> None:
         self._limiter = MovingWindowRateLimiter(storage)
         self._storage = storage
+        self._spacer: Spacer = spacer or MemorySpacer()
         self._recipient_rate = recipient_rate
         self._namespace = namespace
 
@@ -74,18 +154,23 @@ class SendPacer:
         )
 
     async def number_turn(self, number_id: int, per_second: int, *, within: float) -> bool:
-        """Take one of the number's slots; False when none frees up within `within` s.
+        """Wait for the number's next send slot; False when none is free within `within` seconds.
 
-        The window holds `paced_rate(per_second)`, a little under the limit: requests reach Meta a few
-        milliseconds apart from when they were counted, and a window filled to the exact limit would
-        then show one too many in some second on Meta's side.
+        Slots are `1 / paced_rate(per_second)` apart: a little under the limit, because requests reach
+        Meta a few milliseconds apart from when their slot came, and evenly spaced slots at exactly the
+        limit would then show one too many in some second on Meta's side.
         """
-        return await self._take(
-            rate_per_second(paced_rate(per_second)),
-            "number",
-            str(number_id),
-            deadline=time.monotonic() + within,
-        )
+        interval = 1.0 / paced_rate(per_second)
+        wait = await self._spacer.reserve(f"{self._namespace}:number:{number_id}", interval, within)
+        if wait is None:
+            return False
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return True
+
+    async def aclose(self) -> None:
+        """Release the spacer's connections."""
+        await self._spacer.aclose()
 
     async def check(self) -> bool:
         """True when the storage answers (Redis reachable)."""

@@ -25,7 +25,7 @@ from layanify.numbers import service as numbers_service
 from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry
 from layanify.pagination import MAX_ID
-from layanify.ratelimit import SendPacer, parse_rate, storage_for
+from layanify.ratelimit import SendPacer, parse_rate, spacer_for, storage_for
 from layanify.simulator import SimulatorConfig
 from layanify.simulator.cli import DEMO_PHONE_NUMBER_ID, DEMO_TOKEN, DEMO_WABA_ID, NumberSeed, run_simulator
 from layanify.webhooks import service as webhooks
@@ -127,7 +127,11 @@ def worker(
             version=settings.graph_api_version,
             timeout=settings.graph_timeout_seconds,
         )
-        pacer = SendPacer(storage_for(settings.redis_url), recipient_rate=parse_rate(settings.pair_rate))
+        pacer = SendPacer(
+            storage_for(settings.redis_url),
+            recipient_rate=parse_rate(settings.pair_rate),
+            spacer=spacer_for(settings.redis_url),
+        )
         senders = [
             OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}")
             for i in range(outbox)
@@ -147,6 +151,7 @@ def worker(
         try:
             await asyncio.gather(*jobs)
         finally:
+            await pacer.aclose()
             await graph.aclose()
 
     _with_db(main)

@@ -1,0 +1,97 @@
+"""Send pacing: slots per number are evenly spaced, shared through Redis, and never bunch up."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+import uuid
+
+import pytest
+import redis.asyncio as redis_async
+
+from layanify.ratelimit import MemorySpacer, RedisSpacer, SendPacer, paced_rate, parse_rate, storage_for
+
+REDIS_URL = os.environ.get("LAYANIFY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def test_the_pacer_keeps_a_margin_under_every_limit() -> None:
+    assert paced_rate(80) == 79
+    assert paced_rate(1000) == 980
+    assert paced_rate(5) == 4
+    assert paced_rate(1) == 1
+
+
+async def grants(pacer: SendPacer, number_id: int, per_second: int, count: int) -> list[float]:
+    """When each of `count` concurrent senders got its slot."""
+    times: list[float] = []
+
+    async def one() -> None:
+        assert await pacer.number_turn(number_id, per_second, within=30)
+        times.append(time.monotonic())
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return sorted(times)
+
+
+def busiest_second(times: list[float]) -> int:
+    return max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+
+
+async def test_concurrent_senders_are_spaced_not_bunched() -> None:
+    pacer = SendPacer(storage_for(None), recipient_rate=parse_rate("10 per minute"), spacer=MemorySpacer())
+    times = await grants(pacer, 1, 20, 30)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) > 0.8 / 19  # about 1/19 s apart, never a burst
+    assert busiest_second(times) <= 20
+    assert times[-1] - times[0] == pytest.approx(29 / 19, abs=0.15)
+
+
+async def test_a_slot_too_far_away_is_refused_without_reserving_it() -> None:
+    spacer = MemorySpacer()
+    assert await spacer.reserve("n", 1.0, within=5) == 0
+    assert await spacer.reserve("n", 1.0, within=5) == pytest.approx(1.0, abs=0.01)
+    assert await spacer.reserve("n", 10.0, within=0.5) is None
+    assert await spacer.reserve("n", 1.0, within=5) == pytest.approx(
+        2.0, abs=0.01
+    )  # the refusal took nothing
+
+
+async def test_the_recipient_pair_rate_allows_a_short_burst_then_waits() -> None:
+    pacer = SendPacer(storage_for(None), recipient_rate=parse_rate("3 per minute"))
+    for _ in range(3):
+        assert await pacer.recipient_turn(1, "6281234567890", within=0.1)
+    assert not await pacer.recipient_turn(1, "6281234567890", within=0.1)
+    assert await pacer.recipient_turn(1, "6289876543210", within=0.1)  # another customer is not affected
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    client = redis_async.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (OSError, redis_async.RedisError) as exc:
+        pytest.skip(f"REDIS UNAVAILABLE at {REDIS_URL}: {exc} (`.ci/run` starts it)")
+    finally:
+        await client.aclose()
+    return REDIS_URL
+
+
+async def test_two_processes_share_one_budget_through_redis(redis_url: str) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    spacers = [RedisSpacer(redis_url), RedisSpacer(redis_url)]
+    pacers = [
+        SendPacer(
+            storage_for(redis_url), recipient_rate=parse_rate("10 per minute"), spacer=s, namespace=namespace
+        )
+        for s in spacers
+    ]
+    try:
+        both = await asyncio.gather(grants(pacers[0], 7, 10, 10), grants(pacers[1], 7, 10, 10))
+        times = sorted(both[0] + both[1])
+        assert busiest_second(times) <= 10
+        assert times[-1] - times[0] == pytest.approx(19 / 9, abs=0.25)
+    finally:
+        for spacer in spacers:
+            await spacer.aclose()
