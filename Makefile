@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck test-sqlite test-postgresql bench bench-quick lock clean
+.PHONY: install run test lint typecheck test-sqlite test-postgresql bench bench-quick bench-send bench-simulator lock clean
 
 $(INSTALLED): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,16 @@ bench: install
 bench-quick: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/webhook_ingest.py --quick
+
+## Sending benchmark against the simulator (PostgreSQL and SQLite; needs Redis for the multi-process phase).
+bench-send: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/send_throughput.py
+
+## The simulator's own capacity (it must not be the bottleneck of the other benchmarks).
+bench-simulator: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/simulator_throughput.py
 
 ## Re-pin dependencies after editing pyproject.toml (no registry addresses in the lock files).
 lock: install
