@@ -22,6 +22,18 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
 
 
+def after_commit_call(session: AsyncSession, callback: Callable[[], None] | None) -> None:
+    """Call a plain function (e.g. waking a worker) once the unit of work has committed."""
+    if callback is None:
+        return
+    wake = callback
+
+    async def run() -> None:
+        wake()
+
+    after_commit(session, run)
+
+
 @asynccontextmanager
 async def unit_of_work(sessionmaker: Sessionmaker) -> AsyncIterator[AsyncSession]:
     """Commit when the block succeeds, roll back when it raises; then run the after-commit hooks."""

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.accounts.dependencies import CurrentPrincipal, SessionDep
 from layanify.conversations import service as conversations
-from layanify.db.session import after_commit
+from layanify.db.session import after_commit_call
 from layanify.messaging import repository, service
 from layanify.messaging.models import Message, MessageStatusEvent
 from layanify.messaging.schemas import (
@@ -116,13 +116,8 @@ async def get_message(message_id: ObjectId, principal: CurrentPrincipal, session
 
 
 def _wake_outbox(request: Request, session: AsyncSession) -> None:
-    wake = getattr(request.app.state, "wake_outbox", None)
-    if wake is not None:
-
-        async def run() -> None:
-            wake()
-
-        after_commit(session, run)
+    """Wake the in-process outbox right after the commit (a queued message, a reconnected number)."""
+    after_commit_call(session, getattr(request.app.state, "wake_outbox", None))
 
 
 @router.post("/messages", status_code=status.HTTP_202_ACCEPTED)

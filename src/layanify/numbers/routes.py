@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from layanify import trpc
 from layanify.accounts.dependencies import CurrentPrincipal, OwnerPrincipal, SessionDep, get_principal
 from layanify.accounts.service import Principal
-from layanify.db.session import after_commit
+from layanify.db.session import after_commit_call
 from layanify.errors import Forbidden, LayanifyError, Unprocessable
 from layanify.numbers import service
 from layanify.numbers.models import WhatsAppNumber
@@ -29,14 +29,8 @@ def _read(request: Request, number: WhatsAppNumber) -> NumberRead:
 
 
 def _wake_outbox(request: Request, session: AsyncSession) -> None:
-    """A number may have been reconnected: its paused queue can go on right after the commit."""
-    wake: Callable[[], None] | None = getattr(request.app.state, "wake_outbox", None)
-    if wake is not None:
-
-        async def run() -> None:
-            wake()
-
-        after_commit(session, run)
+    """Wake the in-process outbox right after the commit (a queued message, a reconnected number)."""
+    after_commit_call(session, getattr(request.app.state, "wake_outbox", None))
 
 
 async def _test(request: Request, session: AsyncSession, number: WhatsAppNumber) -> ConnectionReport:
