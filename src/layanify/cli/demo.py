@@ -26,6 +26,7 @@ from layanify.crypto.keyring import Keyring
 from layanify.db.engine import create_engine, create_sessionmaker
 from layanify.db.migrate import upgrade
 from layanify.db.session import unit_of_work
+from layanify.numbers import connection
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers import service as numbers
 from layanify.numbers.schemas import NumberCreate
@@ -182,7 +183,7 @@ async def test_demo_number(settings: Settings) -> None:
         async with unit_of_work(sessionmaker) as session:
             number = await numbers_repository.by_phone_number_id(session, DEMO_PHONE_NUMBER_ID)
             if number is not None:
-                await numbers.test_connection(
+                await connection.test_connection(
                     session,
                     number,
                     client,

@@ -15,7 +15,7 @@ from layanify.accounts.dependencies import CurrentPrincipal, OwnerPrincipal, Ses
 from layanify.accounts.service import Principal
 from layanify.db.session import after_commit_call
 from layanify.errors import Forbidden, LayanifyError, Unprocessable
-from layanify.numbers import service
+from layanify.numbers import connection, service
 from layanify.numbers.models import WhatsAppNumber
 from layanify.numbers.schemas import ConnectionReport, NumberCreate, NumberRead, NumberUpdate, dump
 from layanify.pagination import ObjectId
@@ -34,7 +34,7 @@ def _wake_outbox(request: Request, session: AsyncSession) -> None:
 
 
 async def _test(request: Request, session: AsyncSession, number: WhatsAppNumber) -> ConnectionReport:
-    report = await service.test_connection(
+    report = await connection.test_connection(
         session,
         number,
         request.app.state.graph_client,

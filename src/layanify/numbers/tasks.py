@@ -9,7 +9,7 @@ from collections.abc import Callable
 from layanify.config import Settings
 from layanify.crypto.keyring import Keyring
 from layanify.db.session import Sessionmaker, unit_of_work
-from layanify.numbers import repository, service
+from layanify.numbers import connection, repository
 from layanify.numbers.models import WhatsAppNumber
 from layanify.observability import get_logger
 from layanify.whatsapp.client import GraphClient
@@ -64,7 +64,7 @@ class ConnectionMonitor:
             if number is None or number.deleted_at is not None:
                 return
             was = number.connection_state
-            report = await service.test_connection(
+            report = await connection.test_connection(
                 session,
                 number,
                 self._client,
