@@ -22,6 +22,8 @@ from layanify.db.migrate import upgrade
 from layanify.db.session import WriteGate, unit_of_work
 from layanify.errors import install_error_handlers
 from layanify.health.routes import router as health_router
+from layanify.media.routes import router as media_router
+from layanify.media.tasks import MediaDownloader
 from layanify.messaging.routes import router as messaging_router
 from layanify.messaging.tasks import OutboxWorker
 from layanify.numbers import service as numbers
@@ -29,7 +31,7 @@ from layanify.numbers.routes import router as numbers_router
 from layanify.numbers.routes import trpc_router as numbers_trpc_router
 from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry, get_logger
-from layanify.ratelimit import SendPacer, parse_rate, storage_for
+from layanify.ratelimit import SendPacer, parse_rate, spacer_for, storage_for
 from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.routes import WEBHOOK_PATH, receive_webhook
 from layanify.webhooks.routes import api as webhooks_api
@@ -119,7 +121,11 @@ def create_app(
             version=settings.graph_api_version,
             timeout=settings.graph_timeout_seconds,
         )
-        pacer = SendPacer(storage_for(settings.redis_url), recipient_rate=parse_rate(settings.pair_rate))
+        pacer = SendPacer(
+            storage_for(settings.redis_url),
+            recipient_rate=parse_rate(settings.pair_rate),
+            spacer=spacer_for(settings.redis_url),
+        )
         senders = [
             OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}", gate=gate)
             for i in range(1 if workers_wanted else 0)
@@ -133,6 +139,9 @@ def create_app(
         stop = asyncio.Event()
         tasks = [asyncio.create_task(w.run(stop), name=f"webhook-worker-{i}") for i, w in enumerate(workers)]
         tasks += [asyncio.create_task(s.run(stop), name=f"outbox-{i}") for i, s in enumerate(senders)]
+        if workers_wanted:
+            downloader = MediaDownloader(sessionmaker, settings, keyring, graph, gate=gate)
+            tasks.append(asyncio.create_task(downloader.run(stop), name="media-downloader"))
         if workers_wanted and settings.connection_check_seconds > 0:
             monitor = ConnectionMonitor(sessionmaker, settings, keyring, graph, on_connected=wake_outbox)
             tasks.append(asyncio.create_task(monitor.run(stop), name="connection-monitor"))
@@ -150,6 +159,7 @@ def create_app(
             await writer.stop()
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await pacer.aclose()
             if graph_client is None:
                 await graph.aclose()
             await engine.dispose()
@@ -174,6 +184,7 @@ def create_app(
         numbers_trpc_router,
         contacts_router,
         webhooks_api,
+        media_router,
     ):
         app.include_router(router)
     return app

@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     rate_limit_per_second: int = Field(default=80, ge=1, le=10_000)
     pair_rate: str = "10 per minute"
     connection_check_seconds: float = Field(default=900.0, ge=0)
+    # Media: inbound files downloaded into a local directory, uploads of outbound media.
+    media_dir: Path = Path("./data/media")
+    media_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    media_poll_seconds: float = Field(default=1.0, gt=0)
+    media_concurrency: int = Field(default=4, ge=1, le=100)
+    media_lease_seconds: float = Field(default=300.0, gt=0)
+    media_max_attempts: int = Field(default=8, ge=1, le=100)
+    media_retry_base_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

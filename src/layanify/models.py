@@ -4,6 +4,7 @@ from layanify.accounts.models import ApiKey, Membership, User, Workspace
 from layanify.contacts.models import Contact
 from layanify.conversations.models import Conversation
 from layanify.db.base import Base
+from layanify.media.models import MediaFile
 from layanify.messaging.models import Message, MessageStatusEvent
 from layanify.numbers.models import MessageTemplate, WhatsAppNumber
 from layanify.webhooks.models import WebhookEvent
@@ -13,6 +14,7 @@ __all__ = [
     "Base",
     "Contact",
     "Conversation",
+    "MediaFile",
     "Membership",
     "Message",
     "MessageStatusEvent",

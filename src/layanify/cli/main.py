@@ -20,6 +20,7 @@ from layanify.db.engine import create_engine, create_sessionmaker
 from layanify.db.migrate import upgrade
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.errors import LayanifyError
+from layanify.media.tasks import MediaDownloader
 from layanify.messaging.tasks import OutboxWorker
 from layanify.numbers import service as numbers_service
 from layanify.numbers.tasks import ConnectionMonitor
@@ -104,8 +105,9 @@ def serve(
 def worker(
     concurrency: Annotated[int, typer.Option(min=0, max=32, help="webhook workers in this process")] = 1,
     outbox: Annotated[int, typer.Option(min=0, max=8, help="outbox (sending) workers in this process")] = 1,
+    media: Annotated[bool, typer.Option("--media/--no-media", help="download inbound media here")] = True,
 ) -> None:
-    """Process webhook events and send queued messages (run any number beside `serve --no-workers`)."""
+    """Process webhook events, send queued messages and download media (beside `serve --no-workers`)."""
     settings = _settings()
     configure_sentry(settings)
     if settings.is_sqlite:
@@ -145,6 +147,8 @@ def worker(
             WebhookWorker(sessionmaker, settings, name=f"worker-{i}").run(stop) for i in range(concurrency)
         ]
         jobs += [sender.run(stop) for sender in senders]
+        if media:
+            jobs.append(MediaDownloader(sessionmaker, settings, keyring, graph).run(stop))
         if settings.connection_check_seconds > 0:
             monitor = ConnectionMonitor(sessionmaker, settings, keyring, graph, on_connected=wake_outbox)
             jobs.append(monitor.run(stop))
