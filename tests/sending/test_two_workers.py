@@ -114,3 +114,44 @@ async def test_two_workers_send_every_message_exactly_once(
     # Both workers took part (otherwise this would prove nothing about racing claims).
     assert all(t.sends > 0 for t in transports), [t.sends for t in transports]
     assert sum(t.sends for t in transports) == COUNT
+
+
+async def test_stopping_gives_back_what_waits_for_its_turn_at_once(
+    database_url: str, tenant: Tenant, simulator: Simulator, sessionmaker: Sessionmaker
+) -> None:
+    settings = make_settings(database_url, rate_limit_per_second=2, outbox_poll_seconds=0.02)
+    async with unit_of_work(sessionmaker) as session:
+        for i in range(6):
+            await service.queue_message(
+                session,
+                workspace_id=tenant.workspace_id,
+                user_id=tenant.user_id,
+                number_id=tenant.number_id,
+                to=f"+62812{i:07d}",
+                content={"type": "template", "name": "hello_world"},
+                default_region="ID",
+            )
+    client = GraphClient(
+        base_url="http://sim.test",
+        version="v23.0",
+        http=httpx.AsyncClient(transport=CountingTransport(simulator)),
+    )
+    worker = OutboxWorker(
+        sessionmaker,
+        settings,
+        Keyring.from_setting(settings.encryption_keys.get_secret_value()),
+        client,
+        SendPacer(storage_for(None), recipient_rate=parse_rate("10 per minute")),
+        gate=WriteGate(enabled=settings.is_sqlite),
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.7)  # at 2/s (1 s apart, paced at 1/s) the first has gone, the rest wait
+    stop.set()
+    async with asyncio.timeout(2):  # not the minutes the queued ones would have waited
+        await running
+    await client.aclose()
+    async with unit_of_work(sessionmaker) as session:
+        rows = (await session.execute(select(Message.status, Message.attempts).order_by(Message.id))).all()
+    assert rows[0] == ("sent", 1)
+    assert rows[1:] == [("queued", 0)] * 5  # back in the queue, their attempt given back

@@ -96,8 +96,13 @@ class OutboxWorker:
         self._results = _Results()
         self._results_ready = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], int] = {}  # in-flight task -> its message id
         self._slots = asyncio.Semaphore(settings.outbox_concurrency)
+        # Claimed messages in this worker at most: those waiting for a pacing slot and those sending.
+        self._capacity = max(settings.outbox_batch_size, settings.outbox_concurrency * 4)
         self._numbers: dict[int, tuple[WhatsAppNumber, str | None, float]] = {}
+        self._disconnected: set[int] = set()  # numbers Meta refused the token of, until reloaded
+        self._in_request: set[int] = set()  # messages whose request may have left: never cancelled
         # Look for crashed workers' claims this often (a cheap indexed UPDATE that usually matches nothing).
         self._recovery_interval = max(
             0.05, min(settings.outbox_lease_seconds, settings.outbox_reconcile_seconds, 10.0)
@@ -132,19 +137,32 @@ class OutboxWorker:
                 for waiter in pending:
                     waiter.cancel()
         finally:
-            if self._in_flight:
-                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await self._stop_in_flight()
             stop.set()
             self._results_ready.set()
             await recorder
             await self.flush_results()
             log.info("outbox_worker_stopped", worker=self._name)
 
+    async def _stop_in_flight(self) -> None:
+        """On stop: messages still waiting for a pacing slot go back to the queue at once; requests
+        already on their way to Meta are awaited (bounded by the Graph client's timeout)."""
+        for task, message_id in list(self._tasks.items()):
+            if message_id not in self._in_request:
+                task.cancel()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
     async def claim_and_dispatch(self) -> int:
-        """Claim what is due (as many as there are free send slots) and start sending it."""
-        room = self._settings.outbox_concurrency * 2 - len(self._in_flight)
-        if room <= 0:
-            await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+        """Claim what is due (in batches, as room frees up) and start sending it.
+
+        Claimed messages wait for their pacing slot outside the HTTP concurrency limit, so one
+        number's paced backlog never holds the send slots other numbers need. A claim is one
+        statement over the whole outbox, so it is made for a batch, never for each finished send.
+        """
+        room = self._capacity - len(self._in_flight)
+        if room < self._capacity // 4:
+            await asyncio.wait(set(self._in_flight), timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
             return 1
         now = utcnow()
         lease = now + timedelta(seconds=self._settings.outbox_lease_seconds)
@@ -154,15 +172,20 @@ class OutboxWorker:
                 now=now,
                 lease_until=lease,
                 limit=min(room, self._settings.outbox_batch_size),
-                per_number=max(self._settings.rate_limit_per_second * 2, 20),
+                per_number=max(self._settings.rate_limit_per_second // 2, 10),  # half a second of sends
             )
             if claimed:
                 await self._load_numbers(session, {m.number_id for m in claimed})
         for message in claimed:
             task = asyncio.create_task(self._send(message, lease))
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            self._tasks[task] = message.id
+            task.add_done_callback(self._forget)
         return len(claimed)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._tasks.pop(task, None)
 
     async def _load_numbers(self, session: Any, number_ids: set[int]) -> None:
         """Refresh the claimed messages' numbers and their decrypted tokens (cached a few seconds)."""
@@ -175,26 +198,43 @@ class OutboxWorker:
                 log.error("outbox_token_undecryptable", number_id=number_id)
                 token = None
             self._numbers[number_id] = (number, token, now)
+            if number.connection_state != "disconnected":
+                self._disconnected.discard(number_id)
 
     async def _send(self, message: ClaimedMessage, lease: datetime) -> None:
         """Pace, send and file the outcome of one message."""
-        async with self._slots:
-            try:
-                outcome = await self._attempt(message, lease)
-            except Exception:
-                log.exception("outbox_send_crashed", message_id=message.id)
-                outcome = (
-                    "retry",
-                    {
-                        "mid": message.id,
-                        "at": self._later(message.attempts),
-                        "refund": 0,
-                        "code": None,
-                        "title": "Internal error while sending",
-                        "details": None,
-                        "action": Action.RETRY_LATER.value,
-                    },
-                )
+        try:
+            outcome = await self._attempt(message, lease)
+        except asyncio.CancelledError:
+            # Stopping while it waited for its turn: nothing left for Meta, so it goes back at once.
+            outcome = (
+                "retry",
+                {
+                    "mid": message.id,
+                    "at": utcnow(),
+                    "refund": 1,
+                    "code": None,
+                    "title": None,
+                    "details": None,
+                    "action": None,
+                },
+            )
+        except Exception:
+            log.exception("outbox_send_crashed", message_id=message.id)
+            outcome = (
+                "retry",
+                {
+                    "mid": message.id,
+                    "at": self._later(message.attempts),
+                    "refund": 0,
+                    "code": None,
+                    "title": "Internal error while sending",
+                    "details": None,
+                    "action": Action.RETRY_LATER.value,
+                },
+            )
+        finally:
+            self._in_request.discard(message.id)
         kind, row = outcome
         getattr(self._results, kind).append(row)
         self._results_ready.set()
@@ -219,6 +259,8 @@ class OutboxWorker:
             }
         budget = max((lease - utcnow()).total_seconds() - 5.0, 1.0)
         deferred = {**base, "refund": 1, "code": None, "title": None, "details": None, "action": None}
+        if number.id in self._disconnected:
+            return "retry", {**deferred, "at": utcnow()}  # the claim filter keeps it until reconnected
         if not await self._pacer.recipient_turn(
             number.id, message.recipient, within=min(PAIR_WAIT_SECONDS, budget)
         ):
@@ -233,10 +275,12 @@ class OutboxWorker:
             callback_data=service.callback_data(message.id),
         )
         try:
-            result = await self._client.send_message(number.phone_number_id, token, body)
+            async with self._slots:  # only the request itself takes one of the concurrent sends
+                self._in_request.add(message.id)
+                result = await self._client.send_message(number.phone_number_id, token, body)
         except TokenInvalid as error:
             self._results.disconnected[number.id] = error.remedy
-            self._numbers.pop(number.id, None)
+            self._disconnected.add(number.id)  # its other claimed messages wait without trying
             log.warning("number_disconnected", number_id=number.id, code=error.code)
             return "retry", {**base, "at": utcnow(), "refund": 1, **_error_fields(error)}
         except GraphError as error:
