@@ -443,10 +443,11 @@ async def test_the_client_closes_only_what_it_created() -> None:
         pass
     assert not http.is_closed
     await http.aclose()
-    own = GraphClient(base_url=BASE, version="v23.0", timeout=3.0, max_connections=7)
-    assert own._http.timeout == httpx.Timeout(3.0, connect=5.0)
+    own = GraphClient(base_url=BASE, version="v23.0", timeout=3.0, max_connections=16, pool_shards=4)
+    assert len(own._pool) == 4  # four pools of four connections: cheaper per request than one of 16
+    assert all(h.timeout == httpx.Timeout(3.0, connect=5.0) for h in own._pool)
     await own.aclose()
-    assert own._http.is_closed
+    assert all(h.is_closed for h in own._pool)
 
 
 def test_urls() -> None:
