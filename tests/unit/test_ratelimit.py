@@ -17,8 +17,8 @@ REDIS_URL = os.environ.get("LAYANIFY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 
 
 def test_the_pacer_keeps_a_margin_under_every_limit() -> None:
-    assert paced_rate(80) == 79
-    assert paced_rate(1000) == 980
+    assert paced_rate(80) == 77
+    assert paced_rate(1000) == 970
     assert paced_rate(5) == 4
     assert paced_rate(1) == 1
 
