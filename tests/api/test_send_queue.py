@@ -216,3 +216,21 @@ async def test_reply_to_must_be_a_sent_message_of_the_conversation(
         headers=tenant.headers,
     )
     assert missing.status_code == 404
+
+
+async def test_removing_a_number_fails_what_it_still_had_queued(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    queued = await client.post(
+        "/api/v1/messages",
+        json={"number_id": tenant.number_id, "to": CUSTOMER, "content": {"type": "template", "name": "x"}},
+        headers=tenant.headers,
+    )
+    assert queued.status_code == 202
+    assert (
+        await client.delete(f"/api/v1/numbers/{tenant.number_id}", headers=tenant.headers)
+    ).status_code == 204
+    message = (await client.get(f"/api/v1/messages/{queued.json()['id']}", headers=tenant.headers)).json()
+    assert message["status"] == "failed"
+    assert message["error"]["title"] == "The sending number was removed"
+    assert "Add the number again" in message["error"]["details"]

@@ -347,3 +347,25 @@ async def unmatched_for_wamids(session: AsyncSession, wamids: list[str]) -> list
         .order_by(MessageStatusEvent.id)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def fail_queued_of_number(session: AsyncSession, number_id: int, *, at: datetime, reason: str) -> int:
+    """Fail the number's messages still waiting in the outbox (it was removed); returns how many.
+
+    Messages a worker is sending right now (`sending`) finish their attempt and are recorded as usual.
+    """
+    messages = table_of(Message)
+    result = await session.execute(
+        update(messages)
+        .where(messages.c.number_id == number_id, messages.c.status == "queued")
+        .values(
+            status="failed",
+            failed_at=at,
+            next_attempt_at=None,
+            error_code=None,
+            error_title="The sending number was removed",
+            error_details=reason,
+            error_action="reconnect",
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -393,3 +393,13 @@ async def match_statuses_for_sent(session: AsyncSession, wamids: list[str]) -> i
         advance(message, event.status, event.timestamp, event.errors or [])
         matched += 1
     return matched
+
+
+async def fail_queued_of_removed_number(session: AsyncSession, number_id: int) -> int:
+    """A removed number sends nothing more: its queued messages fail with the reason (none stay queued)."""
+    return await repository.fail_queued_of_number(
+        session,
+        number_id,
+        at=utcnow(),
+        reason="The number was removed before this message was sent. Add the number again and resend it.",
+    )

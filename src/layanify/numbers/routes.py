@@ -15,6 +15,7 @@ from layanify.accounts.dependencies import CurrentPrincipal, OwnerPrincipal, Ses
 from layanify.accounts.service import Principal
 from layanify.db.session import after_commit_call
 from layanify.errors import Forbidden, LayanifyError, Unprocessable
+from layanify.messaging import service as messaging
 from layanify.numbers import connection, service
 from layanify.numbers.models import WhatsAppNumber
 from layanify.numbers.schemas import ConnectionReport, NumberCreate, NumberRead, NumberUpdate, dump
@@ -88,9 +89,11 @@ async def update_number(
 
 @router.delete("/{number_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_number(number_id: ObjectId, principal: OwnerPrincipal, session: SessionDep) -> Response:
-    """Remove a number (owners only): its token is erased, its conversations and messages are kept."""
+    """Remove a number (owners only): its token is erased, its conversations and messages are kept, and
+    messages still queued from it fail with the reason."""
     number = await service.get_number(session, principal.workspace_id, number_id, lock=True)
     await service.delete_number(session, number)
+    await messaging.fail_queued_of_removed_number(session, number.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -161,6 +164,7 @@ async def _delete_number(request: Request, session: AsyncSession, principal: Pri
     target = _ById.model_validate(data or {})
     number = await service.get_number(session, principal.workspace_id, target.id, lock=True)
     await service.delete_number(session, number)
+    await messaging.fail_queued_of_removed_number(session, number.id)
     return {"success": True, "id": number.id}
 
 
