@@ -139,8 +139,8 @@ class GraphClient:
         version: str,
         http: httpx.AsyncClient | None = None,
         timeout: float = 15.0,
-        max_connections: int = 100,
-        pool_shards: int = 8,
+        max_connections: int = 128,
+        pool_shards: int = 32,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.version = version.strip("/")
@@ -148,9 +148,9 @@ class GraphClient:
         if http is not None:
             self._pool = [http]
         else:
-            # Several small connection pools instead of one large one: httpcore's pool does work
-            # proportional to its connections on every request; measured at 64 concurrent sends,
-            # one pool of 100 cost 3.2-4.7 ms of CPU a request, eight pools 1.5 ms (docs/decisions.md, 25).
+            # Many small connection pools instead of one large one: httpcore's pool checks every one of
+            # its connections on every request; measured at 64 concurrent sends, one pool of 100 cost
+            # 3.2-4.7 ms of CPU a request, 8 pools 1.5-1.6 ms, 32 pools 1.1 ms (docs/decisions.md, 25).
             shards = max(1, min(pool_shards, max_connections))
             per_shard = max(1, max_connections // shards)
             self._pool = [
