@@ -31,7 +31,7 @@ from layanify.numbers.routes import router as numbers_router
 from layanify.numbers.routes import trpc_router as numbers_trpc_router
 from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry, get_logger
-from layanify.ratelimit import SendPacer, parse_rate, spacer_for, storage_for
+from layanify.ratelimit import SendPacer
 from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.routes import WEBHOOK_PATH, receive_webhook
 from layanify.webhooks.routes import api as webhooks_api
@@ -121,11 +121,7 @@ def create_app(
             version=settings.graph_api_version,
             timeout=settings.graph_timeout_seconds,
         )
-        pacer = SendPacer(
-            storage_for(settings.redis_url),
-            recipient_rate=parse_rate(settings.pair_rate),
-            spacer=spacer_for(settings.redis_url),
-        )
+        pacer = SendPacer.from_settings(settings)
         senders = [
             OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}", gate=gate)
             for i in range(1 if workers_wanted else 0)

@@ -23,6 +23,8 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from layanify.config import Settings
+
 # Never sleep less than this between two tries: a tight loop would only burn CPU.
 _MIN_WAIT = 0.002
 
@@ -144,6 +146,15 @@ class SendPacer:
         # Hundreds of claimed messages wait for their turn at once; the Redis clients' connection pools
         # are smaller (an unbounded crowd stalled every worker in the bench), so calls take turns.
         self._calls = asyncio.Semaphore(max_concurrent_calls)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SendPacer:
+        """The pacer the settings describe: in memory, or shared through LAYANIFY_REDIS_URL."""
+        return cls(
+            storage_for(settings.redis_url),
+            recipient_rate=parse_rate(settings.pair_rate),
+            spacer=spacer_for(settings.redis_url),
+        )
 
     async def _take(self, item: RateLimitItem, *key: str, deadline: float) -> bool:
         """Hit `item` for `key`, sleeping until the window has room or `deadline` (monotonic) passes."""

@@ -26,7 +26,7 @@ from layanify.numbers import service as numbers_service
 from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry
 from layanify.pagination import MAX_ID
-from layanify.ratelimit import SendPacer, parse_rate, spacer_for, storage_for
+from layanify.ratelimit import SendPacer
 from layanify.simulator import SimulatorConfig
 from layanify.simulator.cli import DEMO_PHONE_NUMBER_ID, DEMO_TOKEN, DEMO_WABA_ID, NumberSeed, run_simulator
 from layanify.webhooks import service as webhooks
@@ -129,11 +129,7 @@ def worker(
             version=settings.graph_api_version,
             timeout=settings.graph_timeout_seconds,
         )
-        pacer = SendPacer(
-            storage_for(settings.redis_url),
-            recipient_rate=parse_rate(settings.pair_rate),
-            spacer=spacer_for(settings.redis_url),
-        )
+        pacer = SendPacer.from_settings(settings)
         senders = [
             OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}")
             for i in range(outbox)
