@@ -455,3 +455,11 @@ def test_urls() -> None:
     assert graph.url("123/messages") == "http://127.0.0.1:8900/v23.0/123/messages"
     assert graph.url("/123") == "http://127.0.0.1:8900/v23.0/123"
     assert graph.url("https://lookaside.fbsbx.com/x?mid=1") == "https://lookaside.fbsbx.com/x?mid=1"
+
+
+def test_the_pools_share_one_tls_context() -> None:
+    # Each context loads the CA bundle: 32 of them made every app start 1.4 s slower.
+    client = GraphClient(base_url=BASE, version="v23.0")
+    contexts = {id(h._transport._pool._ssl_context) for h in client._pool}
+    assert len(client._pool) == 32
+    assert len(contexts) == 1
