@@ -60,10 +60,10 @@ def paced_rate(per_second: int) -> int:
 
 
 class Spacer(Protocol):
-    """Hands out evenly spaced send slots per key."""
+    """Hands out evenly spaced send turns per key."""
 
-    async def reserve(self, key: str, interval: float, within: float) -> float | None:
-        """Reserve the key's next slot: seconds to wait for it, or None when it is beyond `within`."""
+    async def turn(self, key: str, interval: float, within: float) -> bool:
+        """Wait for the key's next turn; False (without waiting) when it is more than `within` away."""
         ...
 
     async def aclose(self) -> None:
@@ -72,19 +72,33 @@ class Spacer(Protocol):
 
 
 class MemorySpacer:
-    """Slots in this process's memory (one process sends for a number)."""
+    """Turns in this process's memory (one process sends for a number).
+
+    Waiters queue in order, and each turn starts `interval` after the previous one actually began,
+    not after when it was scheduled: after an event-loop pause the late senders do not catch up in a
+    burst.
+    """
 
     def __init__(self) -> None:
-        self._next: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last: dict[str, float] = {}
+        self._waiting: dict[str, int] = {}
 
-    async def reserve(self, key: str, interval: float, within: float) -> float | None:
-        """Reserve the key's next slot (no await between read and write: atomic in the event loop)."""
-        now = time.monotonic()
-        slot = max(self._next.get(key, 0.0), now)
-        if slot - now > within:
-            return None
-        self._next[key] = slot + interval
-        return slot - now
+    async def turn(self, key: str, interval: float, within: float) -> bool:
+        """Queue for the key's next turn, unless the queue ahead is longer than `within`."""
+        waiting = self._waiting.get(key, 0)
+        if waiting * interval > within:
+            return False
+        self._waiting[key] = waiting + 1
+        try:
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                wait = self._last.get(key, float("-inf")) + interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._last[key] = time.monotonic()
+                return True
+        finally:
+            self._waiting[key] -= 1
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -110,11 +124,22 @@ class RedisSpacer:
     def __init__(self, url: str) -> None:
         self._redis = redis_async.from_url(url)
         self._script = self._redis.register_script(_RESERVE)
+        self._calls = asyncio.Semaphore(16)  # the connection pool is smaller than the crowd of waiters
 
     async def reserve(self, key: str, interval: float, within: float) -> float | None:
-        """Reserve the key's next slot in one round trip."""
-        wait = float(await self._script(keys=[key], args=[repr(interval), repr(within)]))
+        """Reserve the key's next slot in one round trip: seconds to wait, or None beyond `within`."""
+        async with self._calls:
+            wait = float(await self._script(keys=[key], args=[repr(interval), repr(within)]))
         return None if wait < 0 else wait
+
+    async def turn(self, key: str, interval: float, within: float) -> bool:
+        """Reserve the next slot shared by every process, then wait for it."""
+        wait = await self.reserve(key, interval, within)
+        if wait is None:
+            return False
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return True
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -182,13 +207,7 @@ class SendPacer:
         limit would then show one too many in some second on Meta's side.
         """
         interval = 1.0 / paced_rate(per_second)
-        async with self._calls:
-            wait = await self._spacer.reserve(f"{self._namespace}:number:{number_id}", interval, within)
-        if wait is None:
-            return False
-        if wait > 0:
-            await asyncio.sleep(wait)
-        return True
+        return await self._spacer.turn(f"{self._namespace}:number:{number_id}", interval, within)
 
     async def aclose(self) -> None:
         """Release the spacer's connections."""

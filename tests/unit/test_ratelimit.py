@@ -48,14 +48,31 @@ async def test_concurrent_senders_are_spaced_not_bunched() -> None:
     assert times[-1] - times[0] == pytest.approx(29 / 19, abs=0.15)
 
 
-async def test_a_slot_too_far_away_is_refused_without_reserving_it() -> None:
+async def test_a_turn_too_far_away_is_refused_without_queueing() -> None:
     spacer = MemorySpacer()
-    assert await spacer.reserve("n", 1.0, within=5) == 0
-    assert await spacer.reserve("n", 1.0, within=5) == pytest.approx(1.0, abs=0.01)
-    assert await spacer.reserve("n", 10.0, within=0.5) is None
-    assert await spacer.reserve("n", 1.0, within=5) == pytest.approx(
-        2.0, abs=0.01
-    )  # the refusal took nothing
+    assert await spacer.turn("n", 0.2, within=5)
+    queued = [asyncio.create_task(spacer.turn("n", 0.2, within=5)) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not await spacer.turn("n", 0.2, within=0.3)  # three ahead of it: 0.6 s away
+    assert await asyncio.gather(*queued) == [True, True, True]
+
+
+async def test_after_an_event_loop_pause_the_waiting_senders_do_not_burst() -> None:
+    spacer = MemorySpacer()
+    times: list[float] = []
+
+    async def sender() -> None:
+        assert await spacer.turn("n", 0.1, within=5)
+        times.append(time.monotonic())
+
+    async def pause() -> None:
+        await asyncio.sleep(0.15)
+        time.sleep(0.35)  # noqa: ASYNC251 - the event loop stalls, on purpose
+
+    await asyncio.gather(pause(), *(sender() for _ in range(6)))
+    gaps = [b - a for a, b in itertools.pairwise(sorted(times))]
+    # Turns scheduled ahead of time would all be due after the pause and go at once.
+    assert min(gaps) >= 0.09
 
 
 async def test_the_recipient_pair_rate_allows_a_short_burst_then_waits() -> None:
