@@ -74,14 +74,15 @@ class Spacer(Protocol):
 class MemorySpacer:
     """Turns in this process's memory (one process sends for a number).
 
-    Waiters queue in order, and each turn starts `interval` after the previous one actually began,
-    not after when it was scheduled: after an event-loop pause the late senders do not catch up in a
-    burst.
+    Waiters queue in order on an ideal grid `interval` apart, so small wake-up delays do not add up
+    (no drift). After a longer event-loop pause (more than half an interval late) the missed turns are
+    dropped rather than caught up in a burst.
     """
 
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
-        self._last: dict[str, float] = {}
+        self._next: dict[str, float] = {}  # the next turn on the grid
+        self._last: dict[str, float] = {}  # when the last turn really began
         self._waiting: dict[str, int] = {}
 
     async def turn(self, key: str, interval: float, within: float) -> bool:
@@ -92,10 +93,15 @@ class MemorySpacer:
         self._waiting[key] = waiting + 1
         try:
             async with self._locks.setdefault(key, asyncio.Lock()):
-                wait = self._last.get(key, float("-inf")) + interval - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                now = time.monotonic()
+                slot = self._next.get(key, now)
+                if now - slot > interval / 2:
+                    # A pause: a new grid an interval after the last real turn, not the missed turns at once.
+                    slot = max(now, self._last.get(key, now) + interval)
+                if slot > now:
+                    await asyncio.sleep(slot - now)
                 self._last[key] = time.monotonic()
+                self._next[key] = slot + interval
                 return True
         finally:
             self._waiting[key] -= 1
