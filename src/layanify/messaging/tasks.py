@@ -95,8 +95,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._results = _Results()
         self._results_ready = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._tasks: dict[asyncio.Task[None], int] = {}  # in-flight task -> its message id
+        self._in_flight: dict[asyncio.Task[None], int] = {}  # sending task -> its message id
         self._slots = asyncio.Semaphore(settings.outbox_concurrency)
         # Claimed messages in this worker at most: those waiting for a pacing slot and those sending.
         self._capacity = max(settings.outbox_batch_size, settings.outbox_concurrency * 4)
@@ -147,7 +146,7 @@ class OutboxWorker:
     async def _stop_in_flight(self) -> None:
         """On stop: messages still waiting for a pacing slot go back to the queue at once; requests
         already on their way to Meta are awaited (bounded by the Graph client's timeout)."""
-        for task, message_id in list(self._tasks.items()):
+        for task, message_id in list(self._in_flight.items()):
             if message_id not in self._in_request:
                 task.cancel()
         if self._in_flight:
@@ -178,14 +177,12 @@ class OutboxWorker:
                 await self._load_numbers(session, {m.number_id for m in claimed})
         for message in claimed:
             task = asyncio.create_task(self._send(message, lease))
-            self._in_flight.add(task)
-            self._tasks[task] = message.id
+            self._in_flight[task] = message.id
             task.add_done_callback(self._forget)
         return len(claimed)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._tasks.pop(task, None)
+        self._in_flight.pop(task, None)
 
     async def _load_numbers(self, session: Any, number_ids: set[int]) -> None:
         """Refresh the claimed messages' numbers and their decrypted tokens (cached a few seconds)."""
