@@ -115,7 +115,7 @@ class DemoLogin:
 def demo_settings(base: Settings, *, port: int, simulator_port: int, data_dir: Path) -> Settings:
     """The product's settings for the demo: its own SQLite file, the simulator as the Graph API."""
     database_url = base.database_url
-    if "LAYANIFY_DATABASE_URL" not in base.model_fields_set and "database_url" not in base.model_fields_set:
+    if "database_url" not in base.model_fields_set:  # not configured: the demo keeps its own file
         database_url = f"sqlite+aiosqlite:///{data_dir / 'demo.db'}"
     return base.model_copy(
         update={
