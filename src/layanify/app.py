@@ -13,6 +13,8 @@ from layanify import __version__
 from layanify.accounts import repository as accounts_repository
 from layanify.accounts.routes import router as accounts_router
 from layanify.accounts.security import SessionSigner
+from layanify.automation.routes import router as automation_router
+from layanify.automation.tasks import ActionWorker
 from layanify.config import Settings, get_settings
 from layanify.contacts.routes import router as contacts_router
 from layanify.conversations.routes import router as conversations_router
@@ -110,12 +112,6 @@ def create_app(
             in_flight=1 if settings.is_sqlite else 2,
             sqlite_file=settings.sqlite_path(),
         )
-        workers.extend(
-            WebhookWorker(
-                sessionmaker, settings, name=f"in-process-{i}", gate=gate, receipts_busy=writer.busy
-            )
-            for i in range(workers_wanted)
-        )
         graph = app.state.graph_client = graph_client or GraphClient(
             base_url=settings.graph_api_base_url,
             version=settings.graph_api_version,
@@ -126,15 +122,37 @@ def create_app(
             OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}", gate=gate)
             for i in range(1 if workers_wanted else 0)
         ]
+        actors = [
+            ActionWorker(sessionmaker, settings, keyring, graph, pacer, gate=gate)
+            for _ in range(1 if workers_wanted else 0)
+        ]
 
         def wake_outbox() -> None:
             for sender in senders:
                 sender.wake()
 
+        def wake_automation() -> None:
+            wake_outbox()
+            for actor in actors:
+                actor.wake()
+
+        workers.extend(
+            WebhookWorker(
+                sessionmaker,
+                settings,
+                name=f"in-process-{i}",
+                gate=gate,
+                receipts_busy=writer.busy,
+                on_automation=wake_automation,
+            )
+            for i in range(workers_wanted)
+        )
+
         await writer.start()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(w.run(stop), name=f"webhook-worker-{i}") for i, w in enumerate(workers)]
         tasks += [asyncio.create_task(s.run(stop), name=f"outbox-{i}") for i, s in enumerate(senders)]
+        tasks += [asyncio.create_task(a.run(stop), name="chat-actions") for a in actors]
         if workers_wanted:
             downloader = MediaDownloader(sessionmaker, settings, keyring, graph, gate=gate)
             tasks.append(asyncio.create_task(downloader.run(stop), name="media-downloader"))
@@ -146,6 +164,7 @@ def create_app(
         app.state.event_writer = writer
         app.state.wake_workers = wake_workers
         app.state.wake_outbox = wake_outbox
+        app.state.wake_automation = wake_automation
         log.info(
             "started", version=__version__, database=engine.dialect.name, in_process_workers=len(workers)
         )
@@ -181,6 +200,7 @@ def create_app(
         contacts_router,
         webhooks_api,
         media_router,
+        automation_router,
     ):
         app.include_router(router)
     return app

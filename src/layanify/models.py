@@ -1,17 +1,20 @@
 """Every domain's models, imported in one place for Alembic and for create_all in tools."""
 
 from layanify.accounts.models import ApiKey, Membership, User, Workspace
+from layanify.automation.models import AutoReplySent, NumberSettings
 from layanify.contacts.models import Contact
 from layanify.conversations.models import Conversation
 from layanify.db.base import Base
 from layanify.media.models import MediaFile
-from layanify.messaging.models import Message, MessageStatusEvent
+from layanify.messaging.models import ChatAction, Message, MessageStatusEvent
 from layanify.numbers.models import MessageTemplate, WhatsAppNumber
 from layanify.webhooks.models import WebhookEvent
 
 __all__ = [
     "ApiKey",
+    "AutoReplySent",
     "Base",
+    "ChatAction",
     "Contact",
     "Conversation",
     "MediaFile",
@@ -19,6 +22,7 @@ __all__ = [
     "Message",
     "MessageStatusEvent",
     "MessageTemplate",
+    "NumberSettings",
     "User",
     "WebhookEvent",
     "WhatsAppNumber",

@@ -14,6 +14,7 @@ import uvicorn
 
 from layanify.accounts import service as accounts
 from layanify.accounts.models import Role
+from layanify.automation.tasks import ActionWorker
 from layanify.config import ConfigurationError, Settings, get_settings
 from layanify.crypto.keyring import Keyring, generate_key
 from layanify.db.engine import create_engine, create_sessionmaker
@@ -135,14 +136,25 @@ def worker(
             for i in range(outbox)
         ]
 
+        actors = [
+            ActionWorker(sessionmaker, settings, keyring, graph, pacer) for _ in range(1 if outbox else 0)
+        ]
+
         def wake_outbox() -> None:
             for sender in senders:
                 sender.wake()
 
+        def wake_automation() -> None:
+            wake_outbox()
+            for actor in actors:
+                actor.wake()
+
         jobs = [
-            WebhookWorker(sessionmaker, settings, name=f"worker-{i}").run(stop) for i in range(concurrency)
+            WebhookWorker(sessionmaker, settings, name=f"worker-{i}", on_automation=wake_automation).run(stop)
+            for i in range(concurrency)
         ]
         jobs += [sender.run(stop) for sender in senders]
+        jobs += [actor.run(stop) for actor in actors]
         if media:
             jobs.append(MediaDownloader(sessionmaker, settings, keyring, graph).run(stop))
         if settings.connection_check_seconds > 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
@@ -33,3 +33,5 @@ class Conversation(TimestampMixin, Base):
     window_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_message_preview: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     unread_count: Mapped[int] = mapped_column(nullable=False, default=0)
+    # Agents can switch the number's auto-replies off for one conversation.
+    auto_reply_enabled: Mapped[bool] = mapped_column(nullable=False, default=True, server_default=true())

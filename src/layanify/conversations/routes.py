@@ -33,6 +33,7 @@ def to_read(conversation: Conversation, contact: Contact) -> ConversationRead:
         window_expires_at=expires,
         window_open=expires is not None and expires > utcnow(),
         unread_count=conversation.unread_count,
+        auto_reply_enabled=conversation.auto_reply_enabled,
         created_at=conversation.created_at,
     )
 

@@ -22,4 +22,6 @@ class ConversationRead(BaseModel):
     window_expires_at: datetime | None
     window_open: bool
     unread_count: int
+    # False when an agent switched the number's auto-replies off for this conversation.
+    auto_reply_enabled: bool
     created_at: datetime

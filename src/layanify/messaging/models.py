@@ -30,6 +30,8 @@ class MessageStatus(enum.StrEnum):
     PLAYED = "played"
     FAILED = "failed"
     RECEIVED = "received"
+    # An automated reply that was never sent: an agent answered before its delay ran out.
+    CANCELLED = "cancelled"
 
 
 # A status only moves forward by rank. `failed` outranks everything before `read`.
@@ -39,6 +41,7 @@ STATUS_RANK: dict[str, int] = {
     "sent": 2,
     "delivered": 3,
     "failed": 4,
+    "cancelled": 4,
     "received": 4,
     "read": 5,
     "played": 6,
@@ -120,3 +123,53 @@ class MessageStatusEvent(Base):
     pricing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ChatActionKind(enum.StrEnum):
+    """A Cloud API call about an inbound message that is not a message itself."""
+
+    READ = "read"  # mark as read (Meta marks the earlier messages of the chat too)
+    TYPING = "typing"  # mark as read and show the typing indicator (up to 25 s, or until we reply)
+
+
+class ChatAction(TimestampMixin, Base):
+    """A scheduled mark-as-read or typing-indicator call, sent by a worker like the outbox sends messages.
+
+    At most one `read` is pending per conversation: a newer inbound message moves its target forward
+    instead of adding a second call, so a burst of messages costs one call.
+    """
+
+    __tablename__ = "chat_actions"
+    __table_args__ = (
+        Index(
+            "ix_chat_actions_due",
+            "due_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_chat_actions_conversation", "conversation_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
+    number_id: Mapped[int] = mapped_column(
+        ForeignKey("whatsapp_numbers.id", ondelete="CASCADE"), nullable=False
+    )
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The inbound message the call names (Meta's wamid) and ours.
+    wamid: Mapped[str] = mapped_column(String(256), nullable=False)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    # The automated reply a typing indicator announces; cancelled with it.
+    reply_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    # pending, done, failed or cancelled.
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)

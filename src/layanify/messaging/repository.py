@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from layanify.db.sql import insert_ignoring_conflicts, one_of, table_of
-from layanify.messaging.models import Message, MessageStatusEvent
+from layanify.messaging.models import ChatAction, Message, MessageStatusEvent
 from layanify.numbers.models import WhatsAppNumber
 
 
@@ -369,3 +369,31 @@ async def fail_queued_of_number(session: AsyncSession, number_id: int, *, at: da
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def cancel_automated(session: AsyncSession, conversation_id: int, *, at: datetime) -> list[int]:
+    """Cancel the conversation's automated replies still waiting for their delay (an agent answered
+    first), and the typing indicators announcing them; returns the cancelled messages' ids.
+
+    Only `queued` replies are touched: one a worker is sending right now goes out as it would anyway.
+    """
+    messages = table_of(Message)
+    result = await session.execute(
+        update(messages)
+        .where(
+            messages.c.conversation_id == conversation_id,
+            messages.c.status == "queued",
+            messages.c.is_automated.is_(True),
+        )
+        .values(status="cancelled", next_attempt_at=None, failed_at=None, updated_at=at)
+        .returning(messages.c.id)
+    )
+    ids = list(result.scalars())
+    if ids:
+        actions = table_of(ChatAction)
+        await session.execute(
+            update(actions)
+            .where(one_of(session, actions.c.reply_message_id, ids), actions.c.status == "pending")
+            .values(status="cancelled", done_at=at, updated_at=at)
+        )
+    return ids

@@ -301,11 +301,14 @@ async def queue_message(
     reply_to: int | str | None = None,
     is_automated: bool = False,
     now: datetime | None = None,
+    send_at: datetime | None = None,
 ) -> Message:
     """Validate and store an outgoing message as `queued` (the caller's commit hands it to the outbox).
 
     Either a conversation, or a number and a recipient, names where it goes. Outside the 24-hour
     window only a template may be sent: anything else is refused here, before anything is sent.
+    `send_at` holds it in the outbox until then (automated replies' delay). A message from an agent
+    cancels the conversation's automated replies that are still waiting.
     """
     now = now or utcnow()
     body = validated_content(content)
@@ -350,8 +353,10 @@ async def queue_message(
         reply_to_wamid=reply_to_wamid,
         sent_by_user_id=user_id,
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=max(send_at, now) if send_at is not None else now,
     )
+    if not is_automated:
+        await repository.cancel_automated(session, conversation.id, at=now)
     session.add(message)
     conversations.note_message(conversation, now, content_preview(body), inbound=False, opens_window=False)
     await session.flush()

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from layanify import trpc
 from layanify.accounts.dependencies import CurrentPrincipal, OwnerPrincipal, SessionDep, get_principal
 from layanify.accounts.service import Principal
+from layanify.automation import service as automation
+from layanify.automation.schemas import camel_dump
 from layanify.db.session import after_commit_call
 from layanify.errors import Forbidden, LayanifyError, Unprocessable
 from layanify.messaging import service as messaging
@@ -117,6 +119,8 @@ class _ById(BaseModel):
 
 class _UpdateInput(NumberUpdate):
     id: int = Field(ge=1, lt=2**63)
+    # The seed's WhatsAppSettings component saves behaviour with the number: merged into what is stored.
+    settings: dict[str, Any] | None = None
 
 
 class _TestInput(BaseModel):
@@ -133,9 +137,15 @@ def _owner(principal: Principal) -> None:
         raise Forbidden("only a workspace owner can do this")
 
 
+async def _with_settings(request: Request, session: AsyncSession, number: WhatsAppNumber) -> dict[str, Any]:
+    """The tRPC view of a number: the REST fields plus its behaviour settings, in camelCase."""
+    settings = await automation.get_settings(session, number)
+    return dump(_read(request, number), camel=True) | {"settings": camel_dump(settings)}
+
+
 async def _get_numbers(request: Request, session: AsyncSession, principal: Principal, _: Any) -> Any:
     numbers = await service.list_numbers(session, principal.workspace_id)
-    return [dump(_read(request, n), camel=True) for n in numbers]
+    return [await _with_settings(request, session, n) for n in numbers]
 
 
 async def _add_number(request: Request, session: AsyncSession, principal: Principal, data: Any) -> Any:
@@ -154,9 +164,13 @@ async def _update_number(request: Request, session: AsyncSession, principal: Pri
     _owner(principal)
     changes = _UpdateInput.model_validate(data or {})
     number = await service.get_number(session, principal.workspace_id, changes.id, lock=True)
-    update = NumberUpdate.model_validate(changes.model_dump(exclude={"id"}, exclude_unset=True))
+    update = NumberUpdate.model_validate(changes.model_dump(exclude={"id", "settings"}, exclude_unset=True))
     number = await service.update_number(session, number, update, request.app.state.keyring)
-    return dump(_read(request, number), camel=True)
+    if changes.settings is not None:
+        await automation.save_settings(
+            session, number, changes.settings, user_id=principal.user_id, partial=True
+        )
+    return await _with_settings(request, session, number)
 
 
 async def _delete_number(request: Request, session: AsyncSession, principal: Principal, data: Any) -> Any:

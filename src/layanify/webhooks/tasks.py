@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from layanify.automation import service as automation
 from layanify.config import Settings
 from layanify.db.base import utcnow
-from layanify.db.session import Sessionmaker, WriteGate, unit_of_work
+from layanify.db.session import Sessionmaker, WriteGate, after_commit_call, unit_of_work
 from layanify.observability import get_logger
 from layanify.webhooks import batch, repository, service
 from layanify.webhooks.models import EventStatus
@@ -43,10 +44,13 @@ class WebhookWorker:
         name: str = "worker",
         gate: WriteGate | None = None,
         receipts_busy: Callable[[], bool] | None = None,
+        on_automation: Callable[[], None] | None = None,
     ) -> None:
-        """`receipts_busy` (in-process workers): while it is true, receipts go first."""
+        """`receipts_busy` (in-process workers): while it is true, receipts go first. `on_automation` is
+        called after a commit that queued automated replies or read/typing calls (wakes their senders)."""
         self._sessionmaker = sessionmaker
         self._receipts_busy = receipts_busy
+        self._on_automation = on_automation
         self._gate = gate or WriteGate(enabled=False)
         self._settings = settings
         self._name = name
@@ -193,9 +197,33 @@ class WebhookWorker:
             for key, n in outcome.counts.items():
                 totals[key] = totals.get(key, 0) + n
         message_ids = [m for _, _, outcome in done for m in outcome.message_ids]
+        await self._automate(session, message_ids)
         log.info(
             "webhook_events_processed",
             event_ids=[event_id for event_id, _, _ in done],
             counts=totals,
             message_ids=message_ids if len(message_ids) <= 50 else [message_ids[0], "…", message_ids[-1]],
         )
+
+    async def _automate(self, session: AsyncSession, message_ids: list[int]) -> None:
+        """Apply the numbers' behaviour settings to the messages just stored, in this unit of work: an
+        auto-reply is queued exactly when its message is stored. A failure here costs the automation of
+        this batch (logged), never the messages themselves."""
+        if not message_ids:
+            return
+        try:
+            async with session.begin_nested():
+                reaction = await automation.react_to_inbound(session, message_ids)
+        except Exception:
+            session.expunge_all()
+            log.exception("automation_failed", message_ids=message_ids[:50])
+            return
+        if reaction.replies or reaction.read_calls or reaction.typing_calls:
+            after_commit_call(session, self._on_automation)
+            log.info(
+                "automation_applied",
+                replies=reaction.replies,
+                read_calls=reaction.read_calls,
+                typing_calls=reaction.typing_calls,
+                skipped=reaction.skipped,
+            )
