@@ -358,6 +358,30 @@ async def test_another_workspaces_conversation_cannot_be_opened_or_changed(
     conversation = (await client.get("/api/v1/conversations", headers=tenant.headers)).json()["data"][0]
     path = f"/api/v1/conversations/{conversation['id']}"
     assert (await client.post(f"{path}/read", headers=other_tenant.headers)).status_code == 404
+    assert (await client.post(f"{path}/typing", headers=other_tenant.headers)).status_code == 404
     response = await client.patch(path, json={"auto_reply_enabled": False}, headers=other_tenant.headers)
     assert response.status_code == 404
     assert (await client.get(path, headers=tenant.headers)).json()["auto_reply_enabled"] is True
+
+
+async def test_an_agent_composing_shows_typing_at_most_every_20_seconds_when_typing_is_on(
+    client: httpx.AsyncClient, tenant: Tenant, webhook: WebhookPoster, sessionmaker: Sessionmaker, clock: Any
+) -> None:
+    await says(webhook, "wamid.ty1", "Halo")
+    conversation = (await client.get("/api/v1/conversations", headers=tenant.headers)).json()["data"][0]
+    path = f"/api/v1/conversations/{conversation['id']}/typing"
+    assert (await client.post(path, headers=tenant.headers)).json() == {"queued": False}  # typing is off
+    await configure(client, tenant, {"typing_indicator": True})
+    assert (await client.post(path, headers=tenant.headers)).json() == {"queued": True}
+    clock.shift(timedelta(seconds=5))
+    assert (await client.post(path, headers=tenant.headers)).json() == {"queued": False}
+    [typing] = await actions(sessionmaker)
+    assert (typing.kind, typing.wamid) == ("typing", "wamid.ty1")
+    async with unit_of_work(sessionmaker) as session:  # the worker sent it
+        stored = await session.get(ChatAction, typing.id)
+        assert stored is not None
+        stored.status = "done"
+    clock.shift(timedelta(seconds=16))
+    assert (await client.post(path, headers=tenant.headers)).json() == {"queued": True}
+    clock.shift(timedelta(hours=25))  # the window closed: only a template can go out
+    assert (await client.post(path, headers=tenant.headers)).json() == {"queued": False}

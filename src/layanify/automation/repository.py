@@ -156,6 +156,35 @@ async def pending_read(session: AsyncSession, conversation_id: int) -> ChatActio
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def typing_since(session: AsyncSession, conversation_id: int, since: datetime) -> bool:
+    """True when a typing indicator for the conversation is pending or was queued after `since`."""
+    stmt = (
+        select(ChatAction.id)
+        .where(
+            ChatAction.conversation_id == conversation_id,
+            ChatAction.kind == "typing",
+            or_(ChatAction.status == "pending", ChatAction.created_at >= since),
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def latest_inbound(session: AsyncSession, conversation_id: int) -> Message | None:
+    """The customer's newest message in the conversation (system notices aside)."""
+    stmt = (
+        select(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.INBOUND.value,
+            Message.type != "system",
+        )
+        .order_by(Message.timestamp.desc(), Message.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def latest_unread_inbound(session: AsyncSession, conversation_id: int) -> Message | None:
     """The newest customer message we have not marked read at Meta yet."""
     stmt = (

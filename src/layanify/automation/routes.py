@@ -91,6 +91,24 @@ async def open_conversation(
     )
 
 
+class TypingShown(BaseModel):
+    """Whether a typing indicator was queued for the customer."""
+
+    queued: bool
+
+
+@router.post("/api/v1/conversations/{conversation_id}/typing")
+async def agent_typing(
+    request: Request, conversation_id: ObjectId, principal: CurrentPrincipal, session: SessionDep
+) -> TypingShown:
+    """An agent is composing a reply: the customer sees "typing…" (when the number's typing indicator is
+    on, at most once per 20 seconds; it also marks their messages read, as Meta's call does)."""
+    queued = await service.agent_typing(session, principal.workspace_id, conversation_id)
+    if queued:
+        _wake_senders(request, session)
+    return TypingShown(queued=queued)
+
+
 @router.patch("/api/v1/conversations/{conversation_id}")
 async def change_conversation(
     conversation_id: ObjectId, data: ConversationChange, principal: CurrentPrincipal, session: SessionDep

@@ -335,6 +335,38 @@ async def conversation_opened(
     return conversation, True
 
 
+async def agent_typing(
+    session: AsyncSession, workspace_id: int, conversation_id: int, *, now: datetime | None = None
+) -> bool:
+    """An agent is composing a reply: show the customer "typing…" when the number's typing indicator is
+    on. Once per 20 seconds per conversation at most (Meta shows it up to 25 s); True when queued."""
+    now = now or utcnow()
+    conversation = await conversations.get_conversation(session, workspace_id, conversation_id)
+    stored = await repository.settings_of(session, [conversation.number_id])
+    if not parse_settings(stored.get(conversation.number_id)).typing_indicator:
+        return False
+    if await repository.typing_since(session, conversation.id, now - TYPING_LEAD):
+        return False
+    latest = await repository.latest_inbound(session, conversation.id)
+    if latest is None or latest.wamid is None or now - latest.timestamp > conversations.SERVICE_WINDOW:
+        return False  # nothing to answer, or the window is closed (only a template can go out)
+    session.add(
+        ChatAction(
+            workspace_id=conversation.workspace_id,
+            number_id=conversation.number_id,
+            conversation_id=conversation.id,
+            kind=ChatActionKind.TYPING.value,
+            wamid=latest.wamid,
+            message_id=latest.id,
+            status="pending",
+            due_at=now,
+            attempts=0,
+        )
+    )
+    await session.flush()
+    return True
+
+
 async def set_conversation_auto_reply(
     session: AsyncSession, workspace_id: int, conversation_id: int, enabled: bool
 ) -> Conversation:

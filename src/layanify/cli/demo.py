@@ -21,6 +21,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from layanify.accounts import service as accounts
+from layanify.automation import service as automation
 from layanify.config import Settings
 from layanify.crypto.keyring import Keyring
 from layanify.db.engine import create_engine, create_sessionmaker
@@ -75,6 +76,47 @@ CHATTER: list[dict[str, object]] = [
     {"type": "document", "filename": "bukti-transfer.pdf"},
     {"type": "interactive", "button_reply": {"id": "yes", "title": "Ya, lanjut"}},
 ]
+
+
+# The demo number's behaviour: a shop open Monday–Saturday in Jakarta that greets new customers, says
+# when it is closed and answers the shipping-cost question itself (CHATTER asks it).
+DEMO_BEHAVIOUR: dict[str, object] = {
+    "business_hours": {
+        "enabled": True,
+        "timezone": "Asia/Jakarta",
+        "weekly": {
+            day: [{"start": "08:00", "end": "21:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat")
+        },
+    },
+    "auto_reply": {
+        "enabled": True,
+        "greeting": {
+            "enabled": True,
+            "reply": {
+                "type": "text",
+                "text": "Halo! Terima kasih sudah menghubungi Toko Demo. Tim kami segera membalas.",
+            },
+        },
+        "away": {
+            "enabled": True,
+            "reply": {
+                "type": "text",
+                "text": "Toko sedang tutup (buka Senin–Sabtu 08.00–21.00 WIB). Kami balas saat buka.",
+            },
+        },
+        "keywords": [
+            {
+                "id": "ongkir",
+                "match": "contains",
+                "keywords": ["ongkir", "ongkos kirim"],
+                "reply": {"type": "text", "text": "Ongkir Jawa mulai Rp10.000, luar Jawa mulai Rp25.000."},
+            }
+        ],
+    },
+    "read_receipts": "on_open",
+    "typing_indicator": True,
+    "reply_delay_seconds": 2,
+}
 
 
 class DemoError(RuntimeError):
@@ -148,7 +190,7 @@ async def prepare(settings: Settings) -> str:
                 )
                 is None
             ):
-                await numbers.add_number(
+                number = await numbers.add_number(
                     session,
                     workspace_id=workspace.id,
                     user_id=user.id,
@@ -160,6 +202,9 @@ async def prepare(settings: Settings) -> str:
                         number=DEMO_DISPLAY_NUMBER,
                     ),
                     keyring=keyring,
+                )
+                await automation.save_settings(
+                    session, number, DEMO_BEHAVIOUR, user_id=user.id, partial=False
                 )
             key, _ = await accounts.create_api_key(
                 session, email=DEMO_EMAIL, workspace_name=DEMO_WORKSPACE, name="demo"
