@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+VENDOR := src/layanify/web/static/vendor
+WEB_ASSETS := $(VENDOR)/.installed
 
-.PHONY: install run test lint typecheck test-sqlite test-postgresql bench bench-quick bench-send bench-simulator lock clean
+.PHONY: messages install browser run test lint typecheck test-sqlite test-postgresql bench bench-quick bench-send bench-simulator lock clean
 
 $(INSTALLED): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +15,19 @@ $(INSTALLED): pyproject.toml requirements.lock requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-install: $(INSTALLED)
+## The web UI's front-end libraries, pinned in package.json, from the npm registry into the package's
+## static directory (not committed).
+$(WEB_ASSETS): package.json
+	npm install --silent --no-package-lock --no-save
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	touch $@
+
+install: $(INSTALLED) $(WEB_ASSETS)
+
+## Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download).
+browser:
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
 ## Run the product on the embedded default (SQLite under ./data, in-process workers): against Meta when
 ## WHATSAPP_* credentials are configured (.env.local), otherwise the demo with a local WhatsApp simulator.
@@ -21,7 +35,7 @@ run: install
 	$(BIN)/layanify up
 
 ## Every check: lint, types, and the whole suite on SQLite and on PostgreSQL.
-test: install lint typecheck test-sqlite test-postgresql
+test: install browser lint typecheck test-sqlite test-postgresql
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -64,3 +78,8 @@ lock: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## Re-extract the UI's strings and merge them into the catalogs (then translate the new ones in the .po files).
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location --sort-output -o build/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching -i build/messages.pot -d src/layanify/web/locales -l id

@@ -34,6 +34,9 @@ from layanify.numbers.routes import trpc_router as numbers_trpc_router
 from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry, get_logger
 from layanify.ratelimit import SendPacer
+from layanify.realtime.broker import broker_for
+from layanify.realtime.routes import router as realtime_router
+from layanify.web.setup import install_web
 from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.routes import WEBHOOK_PATH, receive_webhook
 from layanify.webhooks.routes import api as webhooks_api
@@ -118,6 +121,7 @@ def create_app(
             timeout=settings.graph_timeout_seconds,
         )
         pacer = SendPacer.from_settings(settings)
+        broker = app.state.broker = broker_for(settings)  # real-time events: GET /api/v1/events
         senders = [
             OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}", gate=gate)
             for i in range(1 if workers_wanted else 0)
@@ -144,6 +148,7 @@ def create_app(
                 gate=gate,
                 receipts_busy=writer.busy,
                 on_automation=wake_automation,
+                broker=broker,
             )
             for i in range(workers_wanted)
         )
@@ -174,6 +179,7 @@ def create_app(
             await writer.stop()
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.aclose()  # after the workers' last publishes; ends the open event streams
             await pacer.aclose()
             if graph_client is None:
                 await graph.aclose()
@@ -189,6 +195,7 @@ def create_app(
         settings.secret_key.get_secret_value(), settings.session_max_age_seconds
     )
     install_error_handlers(app)
+    install_web(app, settings)
     for router in (
         health_router,
         webhooks_router,
@@ -201,6 +208,7 @@ def create_app(
         webhooks_api,
         media_router,
         automation_router,
+        realtime_router,
     ):
         app.include_router(router)
     return app

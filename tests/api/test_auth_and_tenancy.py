@@ -50,7 +50,11 @@ async def test_login_sets_a_session_cookie_that_reads_the_api(
     me = await client.get("/api/v1/me")
     assert me.json()["email"] == tenant.email
     assert me.json()["role"] == "owner"
-    await client.post("/api/v1/auth/logout")
+    token = me.json()["csrf_token"]
+    assert token == response.json()["csrf_token"]
+    # A change riding on the cookie needs the session's CSRF token.
+    assert (await client.post("/api/v1/auth/logout")).status_code == 403
+    await client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": token})
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
@@ -87,10 +91,14 @@ async def test_user_switches_between_their_workspaces_only(
     me = (await client.get("/api/v1/me")).json()
     assert [w["name"] for w in me["workspaces"]] == ["Toko Budi", "Cabang Surabaya"]
     second = me["workspaces"][1]["id"]
-    switched = await client.post("/api/v1/auth/workspace", json={"workspace_id": second})
+    csrf = {"X-CSRF-Token": me["csrf_token"]}
+    switched = await client.post("/api/v1/auth/workspace", json={"workspace_id": second}, headers=csrf)
     assert switched.json()["workspace_id"] == second
     assert switched.json()["role"] == "agent"
-    refused = await client.post("/api/v1/auth/workspace", json={"workspace_id": other_tenant.workspace_id})
+    csrf = {"X-CSRF-Token": switched.json()["csrf_token"]}  # a new session, a new token
+    refused = await client.post(
+        "/api/v1/auth/workspace", json={"workspace_id": other_tenant.workspace_id}, headers=csrf
+    )
     assert refused.status_code == 404
 
 

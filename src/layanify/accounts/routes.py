@@ -9,7 +9,7 @@ from layanify.accounts import repository, service
 from layanify.accounts.dependencies import SESSION_COOKIE, CurrentPrincipal, SessionDep
 from layanify.accounts.models import Membership, User, Workspace
 from layanify.accounts.schemas import LoginRequest, MeRead, SwitchWorkspaceRequest, WorkspaceRead
-from layanify.accounts.security import SessionSigner
+from layanify.accounts.security import SessionSigner, csrf_token
 from layanify.config import Settings
 from layanify.errors import NotFound
 from layanify.observability import get_logger
@@ -18,17 +18,20 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
 log = get_logger(__name__)
 
 
-def _set_session_cookie(request: Request, response: Response, user_id: int, workspace_id: int) -> None:
+def set_session_cookie(request: Request, response: Response, user_id: int, workspace_id: int) -> str:
+    """Set the session cookie; returns the new session's CSRF token."""
     settings: Settings = request.app.state.settings
     signer: SessionSigner = request.app.state.session_signer
+    value = signer.dumps(user_id, workspace_id)
     response.set_cookie(
         SESSION_COOKIE,
-        signer.dumps(user_id, workspace_id),
+        value,
         max_age=settings.session_max_age_seconds,
         httponly=True,
         secure=settings.env == "production",
         samesite="lax",
     )
+    return csrf_token(settings.secret_key.get_secret_value(), value)
 
 
 async def _me(session: SessionDep, user_id: int, workspace_id: int) -> MeRead:
@@ -57,9 +60,9 @@ async def _me(session: SessionDep, user_id: int, workspace_id: int) -> MeRead:
 async def login(body: LoginRequest, request: Request, response: Response, session: SessionDep) -> MeRead:
     """Log in with email and password; sets an HttpOnly session cookie."""
     user, member = await service.authenticate(session, body.email, body.password)
-    _set_session_cookie(request, response, user.id, member.workspace_id)
+    token = set_session_cookie(request, response, user.id, member.workspace_id)
     log.info("login", user_id=user.id, workspace_id=member.workspace_id)
-    return await _me(session, user.id, member.workspace_id)
+    return (await _me(session, user.id, member.workspace_id)).model_copy(update={"csrf_token": token})
 
 
 @router.post("/auth/logout", status_code=204)
@@ -80,13 +83,18 @@ async def switch_workspace(
 ) -> MeRead:
     """Act in another workspace the user belongs to (404 for one they do not)."""
     new = await service.switch_workspace(session, principal.user_id, body.workspace_id)
-    _set_session_cookie(request, response, new.user_id, new.workspace_id)
-    return await _me(session, new.user_id, new.workspace_id)
+    token = set_session_cookie(request, response, new.user_id, new.workspace_id)
+    return (await _me(session, new.user_id, new.workspace_id)).model_copy(update={"csrf_token": token})
 
 
 @router.get("/me")
-async def me(principal: CurrentPrincipal, session: SessionDep) -> MeRead:
-    """The caller and their workspaces."""
+async def me(request: Request, principal: CurrentPrincipal, session: SessionDep) -> MeRead:
+    """The caller and their workspaces (with a login session, also its CSRF token)."""
     if await repository.membership(session, principal.user_id, principal.workspace_id) is None:
         raise NotFound("workspace not found")
-    return await _me(session, principal.user_id, principal.workspace_id)
+    found = await _me(session, principal.user_id, principal.workspace_id)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and not request.headers.get("authorization"):
+        secret = request.app.state.settings.secret_key.get_secret_value()
+        found = found.model_copy(update={"csrf_token": csrf_token(secret, cookie)})
+    return found

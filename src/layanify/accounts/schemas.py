@@ -37,3 +37,5 @@ class MeRead(BaseModel):
     workspace_id: int
     role: str
     workspaces: list[WorkspaceRead]
+    # With a login session: send it as `X-CSRF-Token` on requests that change something.
+    csrf_token: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -65,3 +66,9 @@ class SessionSigner:
         ):
             return None
         return data["u"], data["w"]
+
+
+def csrf_token(secret_key: str, session_cookie: str) -> str:
+    """The CSRF token of a session cookie: stable for the session, useless with any other (an HMAC
+    under the secret key, so nothing is stored). Cookie-authenticated changes must send it."""
+    return hmac.new(secret_key.encode(), b"csrf|" + session_cookie.encode(), hashlib.sha256).hexdigest()

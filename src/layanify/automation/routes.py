@@ -11,21 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from layanify.accounts.dependencies import CurrentPrincipal, OwnerPrincipal, SessionDep
 from layanify.automation import service
 from layanify.automation.schemas import BehaviourSettings
-from layanify.contacts.models import Contact
 from layanify.conversations import service as conversations
-from layanify.conversations.routes import to_read
 from layanify.conversations.schemas import ConversationRead
 from layanify.db.session import after_commit_call
 from layanify.numbers import service as numbers
 from layanify.pagination import ObjectId
 
 router = APIRouter(tags=["behaviour"])
-
-
-class ConversationChange(BaseModel):
-    """What an agent can change on a conversation here."""
-
-    auto_reply_enabled: bool
 
 
 class OpenedConversation(BaseModel):
@@ -70,13 +62,6 @@ async def update_settings(
     return await service.save_settings(session, number, data, user_id=principal.user_id, partial=True)
 
 
-async def _read(session: AsyncSession, conversation_id: int, workspace_id: int) -> ConversationRead:
-    conversation = await conversations.get_conversation(session, workspace_id, conversation_id)
-    contact = await session.get(Contact, conversation.contact_id)
-    assert contact is not None
-    return to_read(conversation, contact)
-
-
 @router.post("/api/v1/conversations/{conversation_id}/read")
 async def open_conversation(
     request: Request, conversation_id: ObjectId, principal: CurrentPrincipal, session: SessionDep
@@ -87,7 +72,8 @@ async def open_conversation(
     if queued:
         _wake_senders(request, session)
     return OpenedConversation(
-        conversation=await _read(session, conversation.id, principal.workspace_id), read_receipt_queued=queued
+        conversation=await conversations.read_conversation(session, principal.workspace_id, conversation.id),
+        read_receipt_queued=queued,
     )
 
 
@@ -107,14 +93,3 @@ async def agent_typing(
     if queued:
         _wake_senders(request, session)
     return TypingShown(queued=queued)
-
-
-@router.patch("/api/v1/conversations/{conversation_id}")
-async def change_conversation(
-    conversation_id: ObjectId, data: ConversationChange, principal: CurrentPrincipal, session: SessionDep
-) -> ConversationRead:
-    """Switch auto-replies off (or back on) for this conversation."""
-    await service.set_conversation_auto_reply(
-        session, principal.workspace_id, conversation_id, data.auto_reply_enabled
-    )
-    return await _read(session, conversation_id, principal.workspace_id)

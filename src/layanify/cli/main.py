@@ -28,6 +28,7 @@ from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry
 from layanify.pagination import MAX_ID
 from layanify.ratelimit import SendPacer
+from layanify.realtime.broker import broker_for
 from layanify.simulator import SimulatorConfig
 from layanify.simulator.cli import DEMO_PHONE_NUMBER_ID, DEMO_TOKEN, DEMO_WABA_ID, NumberSeed, run_simulator
 from layanify.webhooks import service as webhooks
@@ -118,6 +119,13 @@ def worker(
             fg="yellow",
             err=True,
         )
+    if not settings.redis_url:
+        typer.secho(
+            "warning: without LAYANIFY_REDIS_URL the real-time events of this worker stay in this process: "
+            "pages served by `layanify serve` will not update live. Point both at the same Redis.",
+            fg="yellow",
+            err=True,
+        )
 
     async def main(sessionmaker: Sessionmaker) -> None:
         stop = asyncio.Event()
@@ -131,6 +139,7 @@ def worker(
             timeout=settings.graph_timeout_seconds,
         )
         pacer = SendPacer.from_settings(settings)
+        broker = broker_for(settings)
         senders = [
             OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}")
             for i in range(outbox)
@@ -150,7 +159,9 @@ def worker(
                 actor.wake()
 
         jobs = [
-            WebhookWorker(sessionmaker, settings, name=f"worker-{i}", on_automation=wake_automation).run(stop)
+            WebhookWorker(
+                sessionmaker, settings, name=f"worker-{i}", on_automation=wake_automation, broker=broker
+            ).run(stop)
             for i in range(concurrency)
         ]
         jobs += [sender.run(stop) for sender in senders]
@@ -163,6 +174,7 @@ def worker(
         try:
             await asyncio.gather(*jobs)
         finally:
+            await broker.aclose()
             await pacer.aclose()
             await graph.aclose()
 

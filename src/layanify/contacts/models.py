@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
@@ -26,3 +26,12 @@ class Contact(TimestampMixin, Base):
     profile_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     marketing_opt_out: Mapped[bool] = mapped_column(nullable=False, default=False)
     marketing_preference_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What agents know about the customer; `display_name` is shown instead of the WhatsApp profile name.
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    notes: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list, server_default="[]")
+
+    @property
+    def name(self) -> str:
+        """The name agents see: their own override, else the WhatsApp profile name."""
+        return self.display_name or self.profile_name

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts.models import Contact
-from layanify.db.sql import insert_ignoring_conflicts, one_of, table_of
+from layanify.contacts.search import contains_pattern
+from layanify.db.sql import insert_ignoring_conflicts, is_postgresql, one_of, table_of
 
 
 async def by_wa_id(session: AsyncSession, workspace_id: int, wa_id: str) -> Contact | None:
@@ -34,17 +35,43 @@ async def insert_if_absent(session: AsyncSession, workspace_id: int, wa_id: str,
 
 
 async def page(
-    session: AsyncSession, workspace_id: int, *, limit: int, after_id: int | None, query: str | None
+    session: AsyncSession,
+    workspace_id: int,
+    *,
+    limit: int,
+    after_id: int | None,
+    text: str | None = None,
+    digits: str | None = None,
+    tag: str | None = None,
 ) -> list[Contact]:
-    """Contacts by id, optionally filtered by name or number."""
+    """Contacts by id; `text` in either name or `digits` in the number, and `tag` (ignoring case)."""
     stmt = select(Contact).where(Contact.workspace_id == workspace_id)
     if after_id is not None:
         stmt = stmt.where(Contact.id > after_id)
-    if query:
-        like = f"%{query.strip().lower()}%"
-        stmt = stmt.where(or_(Contact.profile_name.ilike(like), Contact.wa_id.like(like)))
+    matches: list[ColumnElement[bool]] = []
+    if text:
+        pattern = contains_pattern(text)
+        matches += [
+            Contact.profile_name.ilike(pattern, escape="\\"),
+            Contact.display_name.ilike(pattern, escape="\\"),
+        ]
+    if digits:
+        matches.append(Contact.wa_id.like(contains_pattern(digits), escape="\\"))
+    if matches:
+        stmt = stmt.where(or_(*matches))
+    if tag:
+        stmt = stmt.where(_has_tag(session, tag))
     result = await session.execute(stmt.order_by(Contact.id).limit(limit))
     return list(result.scalars())
+
+
+def _has_tag(session: AsyncSession, tag: str) -> ColumnElement[bool]:
+    """The contact's JSON `tags` list holds `tag`, ignoring case (each database's JSON array function)."""
+    if is_postgresql(session):
+        elements = func.json_array_elements_text(Contact.tags).table_valued("value").render_derived("tag")
+    else:  # json_each names its own columns; SQLite takes no column list after the alias
+        elements = func.json_each(Contact.tags).table_valued("value").alias("tag")
+    return exists(select(literal(1)).select_from(elements).where(func.lower(elements.c.value) == tag.lower()))
 
 
 async def insert_many_if_absent(session: AsyncSession, rows: list[dict[str, object]]) -> None:

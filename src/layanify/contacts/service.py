@@ -1,14 +1,35 @@
-"""Contact operations."""
+"""Contact operations: upsert from Meta's profile, and what agents keep about a customer."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts import repository
 from layanify.contacts.models import Contact
-from layanify.errors import NotFound
+from layanify.contacts.schemas import ContactRead
+from layanify.contacts.search import phone_digits
+from layanify.errors import NotFound, Unprocessable
+from layanify.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+
+MAX_NOTES = 5000
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 40
+MAX_DISPLAY_NAME = 256
+MAX_SEARCH_LENGTH = 200
+
+
+class Keep(enum.Enum):
+    """Marks a field the caller leaves as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 async def upsert_contact(
@@ -62,3 +83,90 @@ async def get_contact(session: AsyncSession, workspace_id: int, contact_id: int)
     if contact is None:
         raise NotFound("contact not found")
     return contact
+
+
+def _invalid(field: str, message: str) -> Unprocessable:
+    return Unprocessable(message, details=[{"loc": ["body", field], "message": message, "type": "value"}])
+
+
+def clean_tags(tags: Sequence[str]) -> list[str]:
+    """Tags as stored: trimmed, the first spelling kept of those equal ignoring case; 422 beyond limits."""
+    if isinstance(tags, str):  # a str is a sequence of one-letter tags: surely not what was meant
+        raise _invalid("tags", "tags must be a list of strings")
+    cleaned: list[str] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(tags, start=1):
+        tag = raw.strip()
+        if not 1 <= len(tag) <= MAX_TAG_LENGTH:
+            raise _invalid(
+                "tags", f"tag {position} must be 1 to {MAX_TAG_LENGTH} characters (it has {len(tag)})"
+            )
+        if tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            cleaned.append(tag)
+    if len(cleaned) > MAX_TAGS:
+        raise _invalid("tags", f"a contact has at most {MAX_TAGS} tags (got {len(cleaned)})")
+    return cleaned
+
+
+def _optional_text(field: str, value: str | None, limit: int) -> str | None:
+    text = (value or "").strip()
+    if len(text) > limit:
+        raise _invalid(field, f"{field} is at most {limit:,} characters (got {len(text):,})")
+    return text or None
+
+
+async def update_contact(
+    session: AsyncSession,
+    workspace_id: int,
+    contact_id: int,
+    *,
+    display_name: str | Keep | None = KEEP,
+    notes: str | Keep | None = KEEP,
+    tags: Sequence[str] | Keep = KEEP,
+) -> Contact:
+    """Change what agents keep about a customer; fields left at KEEP stay. "" or None clears a name or
+    notes. 404 for another workspace's contact; 422 (nothing changed) when a value breaks a limit."""
+    contact = await get_contact(session, workspace_id, contact_id)
+    changes: dict[str, Any] = {}
+    if not isinstance(display_name, Keep):
+        changes["display_name"] = _optional_text("display_name", display_name, MAX_DISPLAY_NAME)
+    if not isinstance(notes, Keep):
+        changes["notes"] = _optional_text("notes", notes, MAX_NOTES)
+    if not isinstance(tags, Keep):
+        changes["tags"] = clean_tags(tags)
+    for field, value in changes.items():
+        setattr(contact, field, value)
+    await session.flush()
+    return contact
+
+
+async def list_contacts(
+    session: AsyncSession,
+    workspace_id: int,
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[ContactRead]:
+    """The workspace's contacts, oldest first; `q` matches a name or the number (typed any way), `tag`
+    a tag ignoring case."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Unprocessable(f"limit must be between 1 and {MAX_LIMIT}")
+    text = (q or "").strip() or None
+    if text is not None and len(text) > MAX_SEARCH_LENGTH:
+        raise Unprocessable(f"the search is longer than {MAX_SEARCH_LENGTH} characters")
+    after_id = decode_cursor(cursor, (int,))[0] if cursor else None
+    rows = await repository.page(
+        session,
+        workspace_id,
+        limit=limit + 1,
+        after_id=after_id,
+        text=text,
+        digits=phone_digits(text) if text else None,
+        tag=(tag or "").strip() or None,
+    )
+    items = [ContactRead.model_validate(c) for c in rows[:limit]]
+    next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
+    return Page[ContactRead](data=items, next_cursor=next_cursor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, true
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
@@ -16,7 +16,30 @@ class Conversation(TimestampMixin, Base):
     __tablename__ = "conversations"
     __table_args__ = (
         UniqueConstraint("number_id", "contact_id"),
+        # One index per inbox filter, so every page is a keyset range scan of (last_message_at, id).
         Index("ix_conversations_workspace_activity", "workspace_id", "last_message_at", "id"),
+        Index(
+            "ix_conversations_workspace_status_activity", "workspace_id", "status", "last_message_at", "id"
+        ),
+        Index(
+            "ix_conversations_workspace_assignee_activity",
+            "workspace_id",
+            "assigned_user_id",
+            "last_message_at",
+            "id",
+            postgresql_where=text("assigned_user_id IS NOT NULL"),
+            sqlite_where=text("assigned_user_id IS NOT NULL"),
+        ),
+        # PostgreSQL takes `assigned_user_id IS NULL` for no equality, so the index above would not give
+        # the order and "unassigned" would sort every match; this one holds the unassigned only.
+        Index(
+            "ix_conversations_workspace_unassigned_activity",
+            "workspace_id",
+            "last_message_at",
+            "id",
+            postgresql_where=text("assigned_user_id IS NULL"),
+            sqlite_where=text("assigned_user_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -28,6 +51,9 @@ class Conversation(TimestampMixin, Base):
         ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True
     )
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
+    # The agent answering it; null when unassigned (or when that user was deleted).
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     window_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -397,3 +397,14 @@ async def cancel_automated(session: AsyncSession, conversation_id: int, *, at: d
             .values(status="cancelled", done_at=at, updated_at=at)
         )
     return ids
+
+
+async def newest_in_conversation(session: AsyncSession, conversation_id: int, *, limit: int) -> list[Message]:
+    """The newest `limit` messages of a conversation, returned oldest first."""
+    stmt = (
+        select(Message)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.timestamp.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list((await session.execute(stmt)).scalars())))

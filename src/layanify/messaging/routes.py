@@ -23,6 +23,7 @@ from layanify.messaging.schemas import (
     StatusTimes,
 )
 from layanify.pagination import MAX_LIMIT, ObjectId, Page, decode_cursor, encode_cursor
+from layanify.realtime.publish import announce_message_created
 from layanify.whatsapp.errors import Action, error_for_code
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
@@ -120,6 +121,17 @@ def _wake_outbox(request: Request, session: AsyncSession) -> None:
     after_commit_call(session, getattr(request.app.state, "wake_outbox", None))
 
 
+def _announce_queued(request: Request, session: AsyncSession, message: Message) -> None:
+    """After the commit, tell the workspace's open pages about the queued message (no broker: nothing)."""
+    announce_message_created(
+        session,
+        getattr(request.app.state, "broker", None),
+        workspace_id=message.workspace_id,
+        conversation_id=message.conversation_id,
+        message_id=message.id,
+    )
+
+
 @router.post("/messages", status_code=status.HTTP_202_ACCEPTED)
 async def send_message(
     request: Request, data: SendMessage, principal: CurrentPrincipal, session: SessionDep
@@ -140,6 +152,7 @@ async def send_message(
         default_region=request.app.state.settings.default_region,
     )
     _wake_outbox(request, session)
+    _announce_queued(request, session, message)
     return to_read(message)
 
 
@@ -162,4 +175,5 @@ async def send_in_conversation(
         default_region=request.app.state.settings.default_region,
     )
     _wake_outbox(request, session)
+    _announce_queued(request, session, message)
     return to_read(message)

@@ -217,6 +217,11 @@ async def match_pending_statuses(session: AsyncSession, message: Message, number
     return len(pending)
 
 
+async def recent_messages(session: AsyncSession, conversation_id: int, *, limit: int) -> list[Message]:
+    """The conversation's newest `limit` messages, oldest first (what the conversation view shows)."""
+    return await repository.newest_in_conversation(session, conversation_id, limit=limit)
+
+
 async def get_message(session: AsyncSession, workspace_id: int, message_id: int) -> Message:
     """The workspace's message; 404 for a missing one or another workspace's."""
     message = await repository.in_workspace(session, workspace_id, message_id)

@@ -29,7 +29,7 @@ from layanify.messaging.service import advance, inbound_row, match_by_callback, 
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers.models import WhatsAppNumber
 from layanify.numbers.service import learn_display_number
-from layanify.webhooks.service import Outcome
+from layanify.webhooks.service import MessageChange, Outcome
 from layanify.whatsapp.payloads import (
     MessagesValue,
     PayloadError,
@@ -182,8 +182,10 @@ async def _store_inbound(session: AsyncSession, items: list[_Inbound], outcomes:
         outcome.count("messages")
         outcome.message_ids.append(message_id)
         row = rows[item.wamid]
-        note_inbound(
-            conversations[(item.number.id, contacts[(item.number.workspace_id, item.sender)].id)], row
+        conversation = conversations[(item.number.id, contacts[(item.number.workspace_id, item.sender)].id)]
+        note_inbound(conversation, row)
+        outcome.stored.append(
+            MessageChange(item.number.workspace_id, conversation.id, message_id, row["status"])
         )
 
 
@@ -227,4 +229,8 @@ async def _apply_statuses(session: AsyncSession, items: list[_Status], outcomes:
         links.append({"id": status_event_id, "message_id": message.id})
         moved = advance(message, values["status"], values["timestamp"], values["errors"] or [])
         outcome.count("statuses_applied" if moved else "statuses_history_only")
+        if moved:
+            outcome.advanced.append(
+                MessageChange(message.workspace_id, message.conversation_id, message.id, message.status)
+            )
     await messages_repository.link_status_events(session, links)

@@ -16,6 +16,7 @@ from layanify.conversations import service as conversations
 from layanify.db.base import utcnow
 from layanify.errors import NotFound
 from layanify.messaging import service as messaging
+from layanify.messaging.models import Message, MessageStatus
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers import service as numbers
 from layanify.numbers.models import WhatsAppNumber
@@ -34,6 +35,16 @@ from layanify.whatsapp.payloads import (
 log = get_logger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class MessageChange:
+    """A message an event stored or moved forward: what the real-time events announce after the commit."""
+
+    workspace_id: int
+    conversation_id: int
+    message_id: int
+    status: str
+
+
 @dataclass
 class Outcome:
     """What processing one event did; stored as the event's summary."""
@@ -45,6 +56,8 @@ class Outcome:
     unknown_phone_number_ids: set[str] = field(default_factory=set)
     ignored: list[str] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    stored: list[MessageChange] = field(default_factory=list)  # new inbound messages
+    advanced: list[MessageChange] = field(default_factory=list)  # messages a status moved forward
 
     def count(self, key: str, n: int = 1) -> None:
         """Add to a named counter."""
@@ -119,6 +132,9 @@ async def handle_messages(
         else:
             outcome.count("messages")
             outcome.message_ids.append(message_id)
+            outcome.stored.append(
+                MessageChange(number.workspace_id, conversation.id, message_id, MessageStatus.RECEIVED.value)
+            )
             log.debug("message_stored", message_id=message_id, wamid=message.get("id"), number_id=number.id)
     for status in value.statuses:
         result = await messaging.apply_status(
@@ -129,6 +145,12 @@ async def handle_messages(
             received_at=received_at,
         )
         outcome.count(f"statuses_{result.result}")
+        if result.result == "applied" and result.message_id is not None:
+            moved = await session.get(Message, result.message_id)  # in the identity map: no query
+            if moved is not None:
+                outcome.advanced.append(
+                    MessageChange(moved.workspace_id, moved.conversation_id, moved.id, moved.status)
+                )
 
 
 async def _handle_senderless(
@@ -166,6 +188,9 @@ async def _handle_senderless(
     outcome.count("messages" if message_id else "duplicate_messages")
     if message_id:
         outcome.message_ids.append(message_id)
+        outcome.stored.append(
+            MessageChange(number.workspace_id, conversation.id, message_id, MessageStatus.RECEIVED.value)
+        )
 
 
 async def handle_template_status(

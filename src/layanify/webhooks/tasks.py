@@ -18,7 +18,11 @@ from layanify.automation import service as automation
 from layanify.config import Settings
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, WriteGate, after_commit_call, unit_of_work
+from layanify.messaging.models import Message
 from layanify.observability import get_logger
+from layanify.realtime.broker import Broker
+from layanify.realtime.events import CONVERSATION_UPDATED, MESSAGE_CREATED, MESSAGE_UPDATED
+from layanify.realtime.publish import publish_after_commit
 from layanify.webhooks import batch, repository, service
 from layanify.webhooks.models import EventStatus
 from layanify.whatsapp.payloads import PayloadError
@@ -45,10 +49,13 @@ class WebhookWorker:
         gate: WriteGate | None = None,
         receipts_busy: Callable[[], bool] | None = None,
         on_automation: Callable[[], None] | None = None,
+        broker: Broker | None = None,
     ) -> None:
         """`receipts_busy` (in-process workers): while it is true, receipts go first. `on_automation` is
-        called after a commit that queued automated replies or read/typing calls (wakes their senders)."""
+        called after a commit that queued automated replies or read/typing calls (wakes their senders).
+        `broker` gets the real-time events of each committed batch (none without one)."""
         self._sessionmaker = sessionmaker
+        self._broker = broker
         self._receipts_busy = receipts_busy
         self._on_automation = on_automation
         self._gate = gate or WriteGate(enabled=False)
@@ -197,7 +204,8 @@ class WebhookWorker:
             for key, n in outcome.counts.items():
                 totals[key] = totals.get(key, 0) + n
         message_ids = [m for _, _, outcome in done for m in outcome.message_ids]
-        await self._automate(session, message_ids)
+        replies = await self._automate(session, message_ids)
+        await self._announce(session, [outcome for _, _, outcome in done], replies)
         log.info(
             "webhook_events_processed",
             event_ids=[event_id for event_id, _, _ in done],
@@ -205,19 +213,19 @@ class WebhookWorker:
             message_ids=message_ids if len(message_ids) <= 50 else [message_ids[0], "…", message_ids[-1]],
         )
 
-    async def _automate(self, session: AsyncSession, message_ids: list[int]) -> None:
+    async def _automate(self, session: AsyncSession, message_ids: list[int]) -> list[int]:
         """Apply the numbers' behaviour settings to the messages just stored, in this unit of work: an
         auto-reply is queued exactly when its message is stored. A failure here costs the automation of
-        this batch (logged), never the messages themselves."""
+        this batch (logged), never the messages themselves. Returns the queued replies' ids."""
         if not message_ids:
-            return
+            return []
         try:
             async with session.begin_nested():
                 reaction = await automation.react_to_inbound(session, message_ids)
         except Exception:
             session.expunge_all()
             log.exception("automation_failed", message_ids=message_ids[:50])
-            return
+            return []
         if reaction.replies or reaction.read_calls or reaction.typing_calls:
             after_commit_call(session, self._on_automation)
             log.info(
@@ -227,3 +235,39 @@ class WebhookWorker:
                 typing_calls=reaction.typing_calls,
                 skipped=reaction.skipped,
             )
+        return reaction.replies
+
+    async def _announce(
+        self, session: AsyncSession, outcomes: list[service.Outcome], replies: list[int]
+    ) -> None:
+        """Register the real-time events of what was just processed; they go out after the commit.
+
+        One event per message, ids only: `message.created` for each new inbound message and automated
+        reply, `message.updated` once per message a status moved (with its latest status), then one
+        `conversation.updated` per conversation that got a message. The broker publishes them in one go.
+        """
+        if self._broker is None:
+            return
+        created = [change for outcome in outcomes for change in outcome.stored]
+        for reply_id in replies:
+            reply = await session.get(Message, reply_id)  # just queued: in the identity map, no query
+            if reply is not None:
+                created.append(
+                    service.MessageChange(reply.workspace_id, reply.conversation_id, reply.id, reply.status)
+                )
+        advanced = {change.message_id: change for outcome in outcomes for change in outcome.advanced}
+        broker = self._broker
+        for change in created:
+            ids = {"conversation_id": change.conversation_id, "message_id": change.message_id}
+            publish_after_commit(session, broker, change.workspace_id, MESSAGE_CREATED, ids)
+        for change in advanced.values():
+            moved = {
+                "conversation_id": change.conversation_id,
+                "message_id": change.message_id,
+                "status": change.status,
+            }
+            publish_after_commit(session, broker, change.workspace_id, MESSAGE_UPDATED, moved)
+        touched = dict.fromkeys((c.workspace_id, c.conversation_id) for c in created)
+        for workspace_id, conversation_id in touched:
+            conversation = {"conversation_id": conversation_id}
+            publish_after_commit(session, broker, workspace_id, CONVERSATION_UPDATED, conversation)
