@@ -25,9 +25,11 @@ $(WEB_ASSETS): package.json
 
 install: $(INSTALLED) $(WEB_ASSETS)
 
-## Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download).
+## Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download), and
+## an emoji font so the screenshots show the UI's icons.
 browser:
-	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	test -x /usr/bin/chromium && dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji)
 
 ## Run the product on the embedded default (SQLite under ./data, in-process workers): against Meta when
 ## WHATSAPP_* credentials are configured (.env.local), otherwise the demo with a local WhatsApp simulator.

@@ -156,6 +156,8 @@ def bubble(message: Message) -> Bubble:
         view.text = f"Order: {len(items)} item(s)" + (
             f" — {_str(order.get('text'))}" if order.get("text") else ""
         )
+    if view.choice and view.text == view.choice:
+        view.text = ""  # a button or list reply: shown once, as the choice
     view.summary = summary(view)
     return view
 
