@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -21,6 +21,28 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
         if _SECRET_KEYS.search(key):
             event_dict[key] = "[redacted]"
     return event_dict
+
+
+def _filtering_logger(level: int) -> type[Any]:
+    """structlog's level-filtering bound logger: a call under `level` is a bare `return None`.
+
+    The stdlib BoundLogger ran a filtered call through the context merge and processor chain up to
+    filter_by_level (~3.6 µs; ~1 µs now, most of it the lazy proxy), once per sent message for the
+    Graph client's debug line. `exception` still reaches logging's `Logger.exception`, so the record
+    carries the traceback (Sentry's logging integration reads it there), as before.
+    """
+    filtering: Any = structlog.make_filtering_bound_logger(level)
+
+    class Logger(filtering):  # type: ignore[misc]
+        def exception(self, event: str, *args: Any, **kw: Any) -> Any:
+            if level > logging.ERROR:
+                return None
+            if args:
+                event = event % (args[0] if len(args) == 1 and isinstance(args[0], Mapping) else args)
+            kw.setdefault("exc_info", True)
+            return self._proxy_to_logger("exception", event, **kw)
+
+    return Logger
 
 
 def configure_logging(settings: Settings) -> None:
@@ -42,12 +64,12 @@ def configure_logging(settings: Settings) -> None:
     ]
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,  # drop filtered-out calls before any formatting work
+            structlog.stdlib.filter_by_level,  # a stdlib logger's own level, when set above the root's
             *shared,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=_filtering_logger(level),  # filtered-out calls cost nothing
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler()
@@ -84,7 +106,7 @@ def configure_sentry(settings: Settings) -> bool:
     return True
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A structured logger; pass ids as keyword arguments, never message content or tokens."""
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
     return logger

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Protocol
 
 import redis.asyncio as redis_async
@@ -57,6 +58,40 @@ def paced_rate(per_second: int) -> int:
     one second. 3% under (77/s) leaves room for such a pause.
     """
     return max(1, min(per_second - 1, int(per_second * 0.97)))
+
+
+class MemoryWindows:
+    """Moving windows ("10 per minute") in this process's memory, for the pair rate without Redis.
+
+    limits' async MemoryStorage sweeps every key, each through a thread hop, whenever a hit finds its
+    last sweep done: with a distinct recipient per message that was about a tenth of the outbox's CPU
+    (bench/outbox_cpu.py). Here a hit is a few deque operations, and keys idle for a whole window are
+    dropped in one pass at most once per window length.
+    """
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = {}
+        self._longest = 0.0
+        self._swept = time.monotonic()
+
+    def hit(self, key: str, amount: int, seconds: float) -> float:
+        """Take a place in the key's window: 0.0 when taken, else the seconds until one frees up."""
+        now = time.monotonic()
+        self._longest = max(self._longest, seconds)
+        if now - self._swept > self._longest:
+            cutoff = now - self._longest
+            self._hits = {k: hits for k, hits in self._hits.items() if hits and hits[-1] > cutoff}
+            self._swept = now
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+        start = now - seconds
+        while hits and hits[0] <= start:
+            hits.popleft()
+        if len(hits) < amount:
+            hits.append(now)
+            return 0.0
+        return max(hits[0] + seconds - now, 1e-6) if hits else seconds  # never 0.0: that means taken
 
 
 class Spacer(Protocol):
@@ -171,6 +206,8 @@ class SendPacer:
     ) -> None:
         self._limiter = MovingWindowRateLimiter(storage)
         self._storage = storage
+        # Without Redis the pair-rate windows live in plain memory (see MemoryWindows), not in limits'.
+        self._windows = MemoryWindows() if isinstance(storage, MemoryStorage) else None
         self._spacer: Spacer = spacer or MemorySpacer()
         self._recipient_rate = recipient_rate
         self._namespace = namespace
@@ -189,6 +226,16 @@ class SendPacer:
 
     async def _take(self, item: RateLimitItem, *key: str, deadline: float) -> bool:
         """Hit `item` for `key`, sleeping until the window has room or `deadline` (monotonic) passes."""
+        if self._windows is not None:
+            name, amount, seconds = item.key_for(self._namespace, *key), item.amount, item.get_expiry()
+            while True:
+                wait = self._windows.hit(name, amount, seconds)
+                if not wait:
+                    return True
+                wait = max(_MIN_WAIT, wait)
+                if time.monotonic() + wait > deadline:
+                    return False
+                await asyncio.sleep(wait)
         while True:
             async with self._calls:
                 if await self._limiter.hit(item, self._namespace, *key):

@@ -11,9 +11,11 @@ import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
 
 from layanify.observability import get_logger
 from layanify.whatsapp.errors import MediaTooLarge, NetworkError, ServerError, error_for
@@ -125,6 +127,16 @@ def _str(value: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Shard:
+    """One of the client's connection pools: the httpx client, and our transport to call directly."""
+
+    http: httpx.AsyncClient
+    # None: through `http.send` (a given client, or proxies configured).
+    direct: httpx.AsyncBaseTransport | None
+    extensions: dict[str, Any]  # the client's timeouts, as httpx passes them to a transport
+
+
 class GraphClient:
     """Async client for Meta's Graph API (Cloud API endpoints), with one request choke point.
 
@@ -147,23 +159,37 @@ class GraphClient:
         self._owns_http = http is None
         if http is not None:
             self._pool = [http]
+            shards = [_Shard(http, None, {"timeout": http.timeout.as_dict()})]
         else:
-            # Many small connection pools instead of one large one: httpcore's pool checks every one of
-            # its connections on every request; measured at 64 concurrent sends, one pool of 100 cost
-            # 3.2-4.7 ms of CPU a request, 8 pools 1.5-1.6 ms, 32 pools 1.1 ms (docs/decisions.md, 25).
-            shards = max(1, min(pool_shards, max_connections))
-            per_shard = max(1, max_connections // shards)
+            # Several small connection pools (docs/decisions.md, 25), each on aiohttp through httpx's
+            # transport interface (decision 31: httpx's own httpcore transport cost ~0.5 ms of CPU a
+            # request, most of the outbox's cost per message). Requests call the transport directly,
+            # unless proxies are configured in the environment: then they go through `http.send`,
+            # which routes them to the proxies as httpx always did.
+            count = max(1, min(pool_shards, max_connections))
+            per_shard = max(1, max_connections // count)
             # One TLS context for all of them: building one loads the CA bundle (~40 ms each).
             tls = httpx.create_ssl_context()
-            self._pool = [
-                httpx.AsyncClient(
-                    verify=tls,
-                    timeout=httpx.Timeout(timeout, connect=5.0),
-                    limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
-                )
-                for _ in range(shards)
+            timeouts = httpx.Timeout(timeout, connect=5.0)
+            direct = not getproxies()
+            # Idle connections are dropped after 4 s: under the 5 s many servers keep them, so a request
+            # rarely meets a connection the other side is closing.
+            limits = httpx.Limits(
+                max_connections=per_shard, max_keepalive_connections=per_shard, keepalive_expiry=4.0
+            )
+            transports = [AiohttpTransport(verify=tls, limits=limits) for _ in range(count)]
+            self._pool = [httpx.AsyncClient(transport=t, verify=tls, timeout=timeouts) for t in transports]
+            shards = [
+                _Shard(h, t if direct else None, {"timeout": timeouts.as_dict()})
+                for h, t in zip(self._pool, transports, strict=True)
             ]
-        self._next_shard = itertools.cycle(self._pool)
+        self._next_shard = itertools.cycle(shards)
+        # The client's default headers (Accept, Accept-Encoding, User-Agent …) plus the bearer token, and
+        # URLs of Graph paths, built once instead of for every request (bounded: tokens and paths of
+        # numbers, a few each; media paths come and go).
+        self._default_headers = list(self._pool[0].headers.raw)
+        self._headers: dict[tuple[str, bytes, bool], httpx.Headers] = {}
+        self._urls: dict[str, httpx.URL] = {}
 
     async def aclose(self) -> None:
         """Close the HTTP clients if this object created them."""
@@ -188,6 +214,56 @@ class GraphClient:
             return path
         return f"{self.base_url}/{self.version}/{path.lstrip('/')}"
 
+    def _url(self, path: str, params: dict[str, Any] | None) -> httpx.URL:
+        if params is not None:
+            return httpx.URL(self.url(path), params=params)
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self.url(path))
+            if not path.startswith(("https://", "http://")):
+                if len(self._urls) >= 4096:
+                    self._urls.clear()
+                self._urls[path] = url
+        return url
+
+    def _headers_for(self, token: str, host: bytes, json: bool) -> httpx.Headers:
+        key = (token, host, json)
+        headers = self._headers.get(key)
+        if headers is None:
+            raw = [(b"Host", host), *self._default_headers, (b"Authorization", f"Bearer {token}".encode())]
+            if json:
+                raw.append((b"Content-Type", b"application/json"))
+            headers = httpx.Headers(raw)
+            if len(self._headers) >= 1024:
+                self._headers.clear()
+            self._headers[key] = headers
+        return headers
+
+    def _build(
+        self,
+        shard: _Shard,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        json: JSON | None,
+        params: dict[str, Any] | None,
+        files: dict[str, Any] | None,
+        data: dict[str, Any] | None,
+    ) -> httpx.Request:
+        """The request: orjson bytes for a JSON body; multipart forms are encoded by httpx."""
+        url = self._url(path, params)
+        if files is not None or data is not None:
+            auth = {"Authorization": f"Bearer {token}"}
+            return shard.http.build_request(method, url, headers=auth, files=files, data=data)
+        content = b"" if json is None else orjson.dumps(json)
+        headers = httpx.Headers(self._headers_for(token, url.netloc, json is not None))
+        if content or method in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = str(len(content))
+        return httpx.Request(
+            method, url, headers=headers, stream=httpx.ByteStream(content), extensions=shard.extensions
+        )
+
     async def _request(
         self,
         method: str,
@@ -204,33 +280,33 @@ class GraphClient:
 
         With `stream=True` the response body is not read; the caller must close the response.
         """
-        url = self.url(path)
-        http = next(self._next_shard)
-        request = http.build_request(
-            method,
-            url,
-            headers={"Authorization": f"Bearer {token}"},
-            json=json,
-            params=params,
-            files=files,
-            data=data,
-        )
+        shard = next(self._next_shard)
+        request = self._build(shard, method, path, token, json=json, params=params, files=files, data=data)
         started = time.perf_counter()
-        log_path = urlsplit(url).path
         try:
-            response = await http.send(request, stream=stream)
+            if shard.direct is None:
+                response = await shard.http.send(request, stream=stream)
+            else:
+                response = await shard.direct.handle_async_request(request)
+                response.request = request
+                if not stream:
+                    try:
+                        await response.aread()
+                    except BaseException:
+                        await response.aclose()
+                        raise
         except httpx.TimeoutException as exc:
-            log.warning("graph.timeout", method=method, path=log_path)
+            log.warning("graph.timeout", method=method, path=request.url.path)
             raise NetworkError(f"Timed out: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
-            log.warning("graph.transport_error", method=method, path=log_path)
+            log.warning("graph.transport_error", method=method, path=request.url.path)
             raise NetworkError(f"Transport error: {type(exc).__name__}") from None
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         if response.is_success:
             log.debug(
                 "graph.request",
                 method=method,
-                path=log_path,
+                path=request.url.path,
                 status=response.status_code,
                 duration_ms=duration_ms,
             )
@@ -247,7 +323,7 @@ class GraphClient:
         log.info(
             "graph.error",
             method=method,
-            path=log_path,
+            path=request.url.path,
             status=response.status_code,
             duration_ms=duration_ms,
             code=error.code,
@@ -258,7 +334,7 @@ class GraphClient:
     async def _json(self, method: str, path: str, *, token: str, **kwargs: Any) -> JSON:
         response = await self._request(method, path, token=token, **kwargs)
         try:
-            decoded = response.json()
+            decoded = orjson.loads(response.content)
         except ValueError:
             raise ServerError("Malformed response: not JSON", http_status=response.status_code) from None
         if not isinstance(decoded, dict):
