@@ -7,6 +7,7 @@ through its own connection, so what it reports is what is committed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -16,7 +17,28 @@ from typing import Any
 
 import asyncpg
 
+from layanify.config import Settings
+from layanify.crypto import content
+
 DISCARD_NOTE = "bench: discarded between phases"
+
+
+@functools.cache
+def _cipher() -> content.ContentCipher:
+    """The server's content keyring (the same settings: environment, .env): bodies are stored sealed."""
+    return content.configure_from(Settings())
+
+
+def stored_lengths(body: bytes) -> tuple[int, int]:
+    """A body's length in the clear and sealed (sealing adds a fixed header and the GCM tag)."""
+    _cipher()
+    return len(body), len(body) + len(content.seal_bytes(b"", content.WEBHOOK_AD))
+
+
+def is_stored_form(stored: bytes, body: bytes) -> bool:
+    """The stored bytes are this body, in the clear or sealed."""
+    _cipher()
+    return stored == body or content.open_bytes(stored, content.WEBHOOK_AD) == body
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +138,10 @@ class SqliteInspector(Inspector):
 
     async def body_exists(self, body: bytes, after_id: int) -> bool:
         rows = await self._query(
-            "SELECT 1 FROM webhook_events WHERE id > ? AND body = ? LIMIT 1", (after_id, body)
+            "SELECT body FROM webhook_events WHERE id > ? AND length(body) IN (?, ?)",
+            (after_id, *stored_lengths(body)),
         )
-        return bool(rows)
+        return any(is_stored_form(bytes(r[0]), body) for r in rows)
 
     async def discard_pending(self) -> int:
         def discard() -> int:
@@ -197,10 +220,12 @@ class PostgresInspector(Inspector):
         return [float(r[0]) for r in rows]
 
     async def body_exists(self, body: bytes, after_id: int) -> bool:
-        found = await self._pool.fetchval(
-            "SELECT 1 FROM webhook_events WHERE id > $1 AND body = $2 LIMIT 1", after_id, body
+        rows = await self._pool.fetch(
+            "SELECT body FROM webhook_events WHERE id > $1 AND octet_length(body) IN ($2, $3)",
+            after_id,
+            *stored_lengths(body),
         )
-        return found is not None
+        return any(is_stored_form(bytes(r[0]), body) for r in rows)
 
     async def discard_pending(self) -> int:
         # SKIP LOCKED: the batch a worker holds right now is left to it rather than waited for.

@@ -45,7 +45,7 @@ async def test_seed_number_is_registered_for_the_first_owner_once(
 
     async with unit_of_work(sessionmaker) as session:
         user, workspace, _ = await accounts.create_user(
-            session, email="pemilik@toko.id", password="rahasia-123", workspace_name="Toko"
+            session, email="pemilik@toko.id", password="kopi-toko-12", workspace_name="Toko"
         )
     for _ in range(2):  # restarts register nothing twice
         await start(seed_settings(settings))
@@ -64,7 +64,7 @@ async def test_seed_token_is_stored_encrypted_and_follows_changes(
 ) -> None:
     async with unit_of_work(sessionmaker) as session:
         await accounts.create_user(
-            session, email="pemilik@toko.id", password="rahasia-123", workspace_name="Toko"
+            session, email="pemilik@toko.id", password="kopi-toko-12", workspace_name="Toko"
         )
     await start(seed_settings(settings))
     async with unit_of_work(sessionmaker) as session:
@@ -87,7 +87,7 @@ async def test_first_webhook_fills_in_the_numbers_display_number(
 ) -> None:
     async with unit_of_work(sessionmaker) as session:
         await accounts.create_user(
-            session, email="pemilik@toko.id", password="rahasia-123", workspace_name="Toko"
+            session, email="pemilik@toko.id", password="kopi-toko-12", workspace_name="Toko"
         )
     await start(seed_settings(settings))
     await webhook.deliver("text")

@@ -13,18 +13,25 @@ from layanify import __version__
 from layanify.accounts import repository as accounts_repository
 from layanify.accounts.routes import router as accounts_router
 from layanify.accounts.security import SessionSigner
+from layanify.audit.routes import router as audit_router
 from layanify.automation.routes import router as automation_router
 from layanify.automation.tasks import ActionWorker
 from layanify.config import Settings, get_settings
 from layanify.contacts.routes import router as contacts_router
 from layanify.conversations.routes import router as conversations_router
+from layanify.crypto import content as content_crypto
 from layanify.crypto.keyring import Keyring
+from layanify.crypto.routes import router as encryption_router
 from layanify.db.engine import create_engine, create_sessionmaker
 from layanify.db.migrate import upgrade
 from layanify.db.session import WriteGate, unit_of_work
 from layanify.errors import install_error_handlers
 from layanify.health.routes import router as health_router
+from layanify.input_limits import install_input_limits
+from layanify.media.formats import MAX_UPLOAD_BYTES
+from layanify.media.routes import FORM_OVERHEAD_BYTES
 from layanify.media.routes import router as media_router
+from layanify.media.storage import LocalStorage
 from layanify.media.tasks import MediaDownloader
 from layanify.messaging.routes import router as messaging_router
 from layanify.messaging.tasks import OutboxWorker
@@ -33,6 +40,9 @@ from layanify.numbers.routes import router as numbers_router
 from layanify.numbers.routes import trpc_router as numbers_trpc_router
 from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry, get_logger
+from layanify.privacy.routes import router as privacy_router
+from layanify.privacy.tasks import RetentionWorker
+from layanify.proxies import Network, apply_forwarded
 from layanify.ratelimit import SendPacer
 from layanify.realtime.broker import broker_for
 from layanify.realtime.routes import router as realtime_router
@@ -58,9 +68,17 @@ that route is for Meta only and is not listed below.
 
 
 class LayanifyApp(FastAPI):
-    """FastAPI, with Meta's webhook POST answered before routing and middleware: it is the hot path."""
+    """FastAPI, with Meta's webhook POST answered before routing and middleware: it is the hot path.
+
+    Behind `trusted_proxies` (LAYANIFY_TRUSTED_PROXIES), every request's client address and scheme are
+    first taken from the proxy's X-Forwarded-For / X-Forwarded-Proto (`layanify.proxies`).
+    """
+
+    trusted_proxies: list[Network] = []  # noqa: RUF012 - replaced per instance, never mutated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.trusted_proxies:
+            apply_forwarded(scope, self.trusted_proxies)
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == WEBHOOK_PATH:
             await receive_webhook(self.state, scope, receive, send)
             return
@@ -81,6 +99,7 @@ def create_app(
     settings = settings or get_settings()
     settings.check_production()
     keyring = Keyring.from_setting(settings.encryption_keys.get_secret_value())
+    content_crypto.configure_from(settings, keyring)  # message content at rest (process-wide)
     workers_wanted = settings.in_process_workers if run_workers is not False else 0
 
     @asynccontextmanager
@@ -123,7 +142,9 @@ def create_app(
         pacer = SendPacer.from_settings(settings)
         broker = app.state.broker = broker_for(settings)  # real-time events: GET /api/v1/events
         senders = [
-            OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}", gate=gate)
+            OutboxWorker(
+                sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}", gate=gate, broker=broker
+            )
             for i in range(1 if workers_wanted else 0)
         ]
         actors = [
@@ -161,6 +182,9 @@ def create_app(
         if workers_wanted:
             downloader = MediaDownloader(sessionmaker, settings, keyring, graph, gate=gate)
             tasks.append(asyncio.create_task(downloader.run(stop), name="media-downloader"))
+        if workers_wanted:
+            retention = RetentionWorker(sessionmaker, LocalStorage(settings.media_dir), gate=gate)
+            tasks.append(asyncio.create_task(retention.run(stop), name="retention-purge"))
         if workers_wanted and settings.connection_check_seconds > 0:
             monitor = ConnectionMonitor(sessionmaker, settings, keyring, graph, on_connected=wake_outbox)
             tasks.append(asyncio.create_task(monitor.run(stop), name="connection-monitor"))
@@ -191,15 +215,23 @@ def create_app(
     )
     app.state.settings = settings
     app.state.keyring = keyring
+    app.trusted_proxies = list(settings.trusted_proxies)
     app.state.session_signer = SessionSigner(
         settings.secret_key.get_secret_value(), settings.session_max_age_seconds
     )
     install_error_handlers(app)
+    # Before the web UI's middleware, which then wraps it: its 413s carry the security headers too.
+    install_input_limits(
+        app,
+        limit=settings.api_max_body_bytes,
+        limits={"/api/v1/media": MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES},  # uploads: their own limit
+    )
     install_web(app, settings)
     for router in (
         health_router,
         webhooks_router,
         accounts_router,
+        audit_router,
         conversations_router,
         messaging_router,
         numbers_router,
@@ -209,6 +241,8 @@ def create_app(
         media_router,
         automation_router,
         realtime_router,
+        encryption_router,
+        privacy_router,
     ):
         app.include_router(router)
     return app

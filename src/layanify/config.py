@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from layanify.proxies import Network, parse_networks
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a placeholder production refuses
 # 32 zero-ish bytes, base64: good enough to develop with, refused in production.
 DEV_ENCRYPTION_KEY = "dev:" + base64.b64encode(b"layanify-dev-key-not-for-prod!!!").decode()
 META_MAX_WEBHOOK_BYTES = 3 * 1024 * 1024
+API_MAX_BODY_BYTES = 1024 * 1024
 
 
 class ConfigurationError(RuntimeError):
@@ -58,11 +61,22 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     # Comma-separated `key_id:base64(32 bytes)`; the first one encrypts, all of them decrypt.
     encryption_keys: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
+    # Message content encrypted at rest for new workspaces (owners change it for theirs); auto = on in
+    # production. `off` also leaves raw webhook bodies unsealed (docs/security.md).
+    content_encryption: Literal["auto", "on", "off"] = "auto"
     sentry_dsn: SecretStr | None = None
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Where Meta and browsers reach this server (https in production); the webhook URL is built on it.
+    public_base_url: str | None = None
+    # Edge security: comma-separated CIDRs. Proxies whose X-Forwarded-For/-Proto are believed, and the
+    # only networks whose webhook POSTs are accepted (empty: any, the signature still applies).
+    trusted_proxies: Annotated[list[Network], NoDecode] = Field(default_factory=list)
+    webhook_allowed_ips: Annotated[list[Network], NoDecode] = Field(default_factory=list)
+    # Largest JSON body of /api/v1/* (media uploads have their own limit).
+    api_max_body_bytes: int = Field(default=API_MAX_BODY_BYTES, ge=1024)
     # Webhook ingestion and processing.
     webhook_max_body_bytes: int = META_MAX_WEBHOOK_BYTES
     webhook_ingest_batch: int = Field(default=512, ge=1, le=10_000)
@@ -74,6 +88,13 @@ class Settings(BaseSettings):
     worker_retry_base_seconds: float = Field(default=2.0, gt=0)
     in_process_workers: int = Field(default=1, ge=0, le=32)
     session_max_age_seconds: int = 14 * 24 * 3600
+    # Accounts: idle sessions end, repeated failed logins lock the email, passwords have a policy.
+    session_idle_seconds: int = Field(default=8 * 3600, ge=60)
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_lockout_seconds: int = Field(default=15 * 60, ge=1)
+    login_ip_max_failures: int = Field(default=30, ge=1, le=100_000)
     # Sending: the outbox, pacing and the Graph client.
     default_region: str = Field(default="ID", min_length=2, max_length=2)
     graph_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
@@ -107,6 +128,26 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + url.split("://", 1)[1]
         return url
 
+    @field_validator("trusted_proxies", "webhook_allowed_ips", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """Read `10.0.0.0/8, 2001:db8::/32, 203.0.113.7` (a comma-separated list) as networks."""
+        if isinstance(value, str):
+            return parse_networks(value)
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, url: str | None) -> str | None:
+        """An absolute http(s) URL without a trailing slash, e.g. https://wa.example.com."""
+        if url is None or not url.strip():
+            return None
+        url = url.strip().rstrip("/")
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
+            raise ValueError(f"not an absolute http(s) URL like https://wa.example.com: {url!r}")
+        return url
+
     @field_validator("pair_rate")
     @classmethod
     def _rate_readable(cls, value: str) -> str:
@@ -123,6 +164,18 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """True when the database is the embedded SQLite file."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def webhook_url(self) -> str | None:
+        """The callback URL to give Meta, from the public base URL (None until that is set)."""
+        return f"{self.public_base_url}/api/webhooks/whatsapp" if self.public_base_url else None
+
+    @property
+    def new_workspaces_encrypt_content(self) -> bool:
+        """Whether a new workspace starts with its message content encrypted at rest."""
+        if self.content_encryption == "auto":
+            return self.env == "production"
+        return self.content_encryption == "on"
 
     @property
     def graph_api_url(self) -> str:
@@ -144,7 +197,7 @@ class Settings(BaseSettings):
         return Path(path.split("?", 1)[0])
 
     def check_production(self) -> None:
-        """Refuse to run in production with development secrets or without Meta's app secret."""
+        """Refuse to run in production with development secrets, without Meta's app secret or https."""
         if self.env != "production":
             return
         problems = []
@@ -162,6 +215,11 @@ class Settings(BaseSettings):
             problems.append("WHATSAPP_APP_SECRET must be set: webhooks cannot be verified without it")
         if not self.whatsapp_verify_token or not self.whatsapp_verify_token.get_secret_value():
             problems.append("WHATSAPP_VERIFY_TOKEN must be set for Meta's webhook verification")
+        if not (self.public_base_url or "").lower().startswith("https://"):
+            problems.append(
+                "LAYANIFY_PUBLIC_BASE_URL must be the https:// address Meta and browsers use "
+                "(Meta only delivers webhooks over HTTPS; logins and tokens must not cross in clear text)"
+            )
         if problems:
             raise ConfigurationError("Refusing to start in production: " + "; ".join(problems))
 

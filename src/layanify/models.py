@@ -1,6 +1,7 @@
 """Every domain's models, imported in one place for Alembic and for create_all in tools."""
 
-from layanify.accounts.models import ApiKey, Membership, User, Workspace
+from layanify.accounts.models import ApiKey, Membership, User, UserSession, Workspace
+from layanify.audit.models import AuditEntry
 from layanify.automation.models import AutoReplySent, NumberSettings
 from layanify.contacts.models import Contact
 from layanify.conversations.models import Conversation
@@ -8,10 +9,12 @@ from layanify.db.base import Base
 from layanify.media.models import MediaFile
 from layanify.messaging.models import ChatAction, Message, MessageStatusEvent
 from layanify.numbers.models import MessageTemplate, WhatsAppNumber
+from layanify.privacy.models import RetentionPolicy
 from layanify.webhooks.models import WebhookEvent
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "AutoReplySent",
     "Base",
     "ChatAction",
@@ -23,7 +26,9 @@ __all__ = [
     "MessageStatusEvent",
     "MessageTemplate",
     "NumberSettings",
+    "RetentionPolicy",
     "User",
+    "UserSession",
     "WebhookEvent",
     "WhatsAppNumber",
     "Workspace",

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from layanify.cli.main import app
 from layanify.config import get_settings
 from layanify.db.session import Sessionmaker, unit_of_work
-from tests.conftest import Tenant, WebhookPoster
+from tests.conftest import TEST_ENCRYPTION_KEYS, Tenant, WebhookPoster
 
 runner = CliRunner()
 
@@ -22,6 +22,8 @@ runner = CliRunner()
 def _cli_uses_the_test_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LAYANIFY_DATABASE_URL", database_url)
     monkeypatch.setenv("LAYANIFY_LOG_LEVEL", "WARNING")
+    # The server's keys: the CLI opens what the app sealed (raw webhook bodies, message content).
+    monkeypatch.setenv("LAYANIFY_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEYS)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -35,7 +37,7 @@ async def invoke(*args: str) -> tuple[int, str, str]:
 
 async def test_user_and_api_key_from_the_cli_work_against_the_api(client: httpx.AsyncClient) -> None:
     code, out, _ = await invoke(
-        "user", "create", "--email", "Sari@Toko.id", "--password", "rahasia-123", "--workspace", "Toko Sari"
+        "user", "create", "--email", "Sari@Toko.id", "--password", "kopi-toko-12", "--workspace", "Toko Sari"
     )
     assert code == 0, out
     assert "sari@toko.id is owner of workspace 'Toko Sari'" in out
@@ -52,7 +54,7 @@ async def test_user_and_api_key_from_the_cli_work_against_the_api(client: httpx.
 
 async def test_agent_joins_an_existing_workspace() -> None:
     await invoke(
-        "user", "create", "--email", "owner@toko.id", "--password", "rahasia-123", "--workspace", "Toko"
+        "user", "create", "--email", "owner@toko.id", "--password", "kopi-toko-12", "--workspace", "Toko"
     )
     code, out, _ = await invoke(
         "user",
@@ -60,7 +62,7 @@ async def test_agent_joins_an_existing_workspace() -> None:
         "--email",
         "agen@toko.id",
         "--password",
-        "rahasia-456",
+        "kopi-toko-45",
         "--workspace",
         "Toko",
         "--role",
@@ -73,8 +75,8 @@ async def test_agent_joins_an_existing_workspace() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--email", "not-an-email", "--password", "rahasia-123"], "not a valid email"),
-        (["--email", "a@toko.id", "--password", "short"], "at least 8 characters"),
+        (["--email", "not-an-email", "--password", "kopi-toko-12"], "not a valid email"),
+        (["--email", "a@toko.id", "--password", "short"], "at least 12 characters"),
     ],
 )
 async def test_bad_user_input_is_a_clear_error(args: list[str], message: str) -> None:

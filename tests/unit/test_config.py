@@ -40,6 +40,7 @@ def production(**overrides: Any) -> Settings:
         "encryption_keys": PROD_ENCRYPTION_KEYS,
         "whatsapp_app_secret": "app-secret",
         "whatsapp_verify_token": "verify-token",
+        "public_base_url": "https://wa.example.com",
     }
     values.update(overrides)
     return settings(**values)
@@ -197,6 +198,7 @@ def test_production_from_the_environment_with_proper_values_starts(monkeypatch: 
     monkeypatch.setenv("LAYANIFY_ENCRYPTION_KEYS", PROD_ENCRYPTION_KEYS)
     monkeypatch.setenv("WHATSAPP_APP_SECRET", "app-secret")
     monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", "verify-token")
+    monkeypatch.setenv("LAYANIFY_PUBLIC_BASE_URL", "https://wa.example.com")
 
     settings().check_production()
 

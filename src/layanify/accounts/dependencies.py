@@ -1,4 +1,4 @@
-"""Who is calling: a bearer API key or the session cookie."""
+"""Who is calling: a bearer API key (limited by its scopes) or the session cookie."""
 
 from __future__ import annotations
 
@@ -7,15 +7,63 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from layanify.accounts import service
+from layanify.accounts import scopes, service, sessions
 from layanify.accounts.security import SessionSigner
 from layanify.accounts.service import Principal
+from layanify.accounts.throttle import LoginThrottle
+from layanify.config import Settings
 from layanify.db.dependencies import get_session
 from layanify.errors import Forbidden, Unauthorized
 
 SESSION_COOKIE = "layanify_session"
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address (the real client behind trusted proxies: see layanify.proxies)."""
+    return request.client.host if request.client else None
+
+
+def login_throttle(request: Request) -> LoginThrottle:
+    """The app's login throttle, made on first use (its storage is this process's or Redis)."""
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle.from_settings(request.app.state.settings)
+    return throttle
+
+
+async def session_principal(request: Request, session: AsyncSession) -> Principal | None:
+    """The principal of the request's session cookie, when it names a live session."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    signer: SessionSigner = request.app.state.session_signer
+    contents = signer.read(cookie)
+    if contents is None:
+        return None
+    settings: Settings = request.app.state.settings
+    return await sessions.principal_for_cookie(
+        session,
+        contents,
+        idle_seconds=settings.session_idle_seconds,
+        max_age_seconds=settings.session_max_age_seconds,
+    )
+
+
+def check_scope(request: Request, principal: Principal) -> None:
+    """An API key may do only what its scopes allow: 403 `insufficient_scope` naming the one needed."""
+    if principal.scopes is None:
+        return
+    route = request.scope.get("route")
+    needed = scopes.required_scope(request.method, getattr(route, "path", None), request.path_params)
+    if not scopes.allows(principal.scopes, needed):
+        raise Forbidden(
+            f"this API key's scope ({scopes.widest(principal.scopes).value}) does not allow this request:"
+            f" it needs the `{needed.value}` scope",
+            code="insufficient_scope",
+            details=[{"required_scope": needed.value}],
+        )
 
 
 async def get_principal(request: Request, session: SessionDep) -> Principal:
@@ -28,15 +76,12 @@ async def get_principal(request: Request, session: SessionDep) -> Principal:
         principal = await service.principal_for_api_key(session, key.strip())
         if principal is None:
             raise Unauthorized("the API key is invalid or revoked", code="invalid_api_key")
+        check_scope(request, principal)
         return principal
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        signer: SessionSigner = request.app.state.session_signer
-        ids = signer.loads(cookie)
-        if ids is not None:
-            principal = await service.principal_for_session(session, *ids)
-            if principal is not None:
-                return principal
+    if request.cookies.get(SESSION_COOKIE):
+        principal = await session_principal(request, session)
+        if principal is not None:
+            return principal
         raise Unauthorized("your session has expired; log in again", code="session_expired")
     raise Unauthorized("authentication required: an API key (bearer) or a login session")
 
@@ -52,3 +97,13 @@ async def require_owner(principal: CurrentPrincipal) -> Principal:
 
 
 OwnerPrincipal = Annotated[Principal, Depends(require_owner)]
+
+
+def require_session(principal: CurrentPrincipal) -> Principal:
+    """Only a login session may continue (not an API key): switching workspaces, changing the password."""
+    if principal.session_id is None:
+        raise Forbidden("this needs a login session, not an API key", code="session_required")
+    return principal
+
+
+SessionPrincipal = Annotated[Principal, Depends(require_session)]

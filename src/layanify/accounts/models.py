@@ -1,14 +1,15 @@
-"""Workspaces, their users (owner and agents) and API keys."""
+"""Workspaces, their users (owner and agents), their login sessions and API keys."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
+from layanify.crypto.content import new_workspaces_encrypt
+from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime, utcnow
 
 
 class Role(enum.StrEnum):
@@ -26,6 +27,11 @@ class Workspace(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="Asia/Jakarta")
+    # Message text, captions, previews and media files encrypted at rest (docs/security.md); a new
+    # workspace takes LAYANIFY_CONTENT_ENCRYPTION's choice, an owner can change it.
+    content_encryption: Mapped[bool] = mapped_column(
+        nullable=False, default=new_workspaces_encrypt, server_default=false()
+    )
 
 
 class User(TimestampMixin, Base):
@@ -62,6 +68,14 @@ class Membership(TimestampMixin, Base):
     workspace: Mapped[Workspace] = relationship(lazy="raise")
 
 
+class Scope(enum.StrEnum):
+    """What an API key may do, each including the ones before it (the key's user's role still applies)."""
+
+    READ = "read"  # GET only
+    SEND = "send"  # read, queue messages and media, open / mark read / show typing in conversations
+    ADMIN = "admin"  # everything the key's user may do
+
+
 class ApiKey(TimestampMixin, Base):
     """A bearer key for the API; only its SHA-256 digest is stored, the key is shown once."""
 
@@ -77,3 +91,24 @@ class ApiKey(TimestampMixin, Base):
     key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Space-separated Scope values; keys made before scopes existed are `admin` (what they could do).
+    scopes: Mapped[str] = mapped_column(String(64), nullable=False, default="admin", server_default="admin")
+
+
+class UserSession(Base):
+    """A login session of the web UI or of a cookie API client, kept on the server.
+
+    The cookie holds a random key (signed); only its SHA-256 digest is stored. A session ends when it
+    has been idle too long, when it reaches its maximum age, on logout, or when the password changes.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

@@ -19,6 +19,7 @@ from layanify.automation import repository
 from layanify.automation.models import NumberSettings
 from layanify.automation.rules import first_match
 from layanify.automation.schemas import TYPING_MAX_SECONDS, BehaviourSettings, KeywordRule, Reply, merged
+from layanify.contacts.models import Contact
 from layanify.conversations import service as conversations
 from layanify.conversations.models import Conversation
 from layanify.db.base import utcnow
@@ -191,6 +192,11 @@ async def _auto_reply(
         return None
     if not conversation.auto_reply_enabled:
         reaction.skip("off_for_conversation")
+        return None
+    # The customer said STOP (this very message, or earlier) or stopped them at Meta: nothing automated.
+    contact = await session.get(Contact, conversation.contact_id)  # usually in the identity map
+    if contact is not None and contact.marketing_opt_out:
+        reaction.skip("opted_out")
         return None
     if now - message.timestamp > MAX_REPLY_AGE:
         reaction.skip("too_old")

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from layanify.accounts import service as accounts
 from layanify.automation import service as automation
 from layanify.config import Settings
+from layanify.crypto import content as content_crypto
 from layanify.crypto.keyring import Keyring
 from layanify.db.engine import create_engine, create_sessionmaker
 from layanify.db.migrate import upgrade
@@ -180,6 +181,7 @@ async def prepare(settings: Settings) -> str:
         await upgrade(engine)
         sessionmaker = create_sessionmaker(engine)
         keyring = settings_keyring(settings)
+        content_crypto.configure_from(settings, keyring)  # the demo workspace takes the setting
         async with unit_of_work(sessionmaker) as session:
             user, workspace, _ = await accounts.create_user(
                 session, email=DEMO_EMAIL, password=DEMO_PASSWORD, workspace_name=DEMO_WORKSPACE
@@ -288,7 +290,14 @@ async def run_demo(base: Settings, *, host: str, port: int, simulator_port: int,
     for wa_id, name in CUSTOMERS.items():
         sim.add_customer(wa_id, name=name)
     product = _SharedLoopServer(
-        uvicorn.Config(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # X-Forwarded-* are the app's business (LAYANIFY_TRUSTED_PROXIES)
+        )
     )
     simulator = _SharedLoopServer(
         uvicorn.Config(sim.app, host="127.0.0.1", port=simulator_port, log_config=None, access_log=False)

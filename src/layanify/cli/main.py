@@ -7,26 +7,36 @@ import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
 
+from layanify.accounts import repository as accounts_repository
+from layanify.accounts import scopes as api_scopes
 from layanify.accounts import service as accounts
-from layanify.accounts.models import Role
+from layanify.accounts.models import Role, Scope
+from layanify.audit import service as audit
 from layanify.automation.tasks import ActionWorker
 from layanify.config import ConfigurationError, Settings, get_settings
+from layanify.crypto import content as content_crypto
 from layanify.crypto.keyring import Keyring, generate_key
+from layanify.crypto.rotation import ContentRotation, rotate_content
 from layanify.db.engine import create_engine, create_sessionmaker
 from layanify.db.migrate import upgrade
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.errors import LayanifyError
+from layanify.media.storage import LocalStorage
 from layanify.media.tasks import MediaDownloader
 from layanify.messaging.tasks import OutboxWorker
 from layanify.numbers import service as numbers_service
 from layanify.numbers.tasks import ConnectionMonitor
 from layanify.observability import configure_logging, configure_sentry
 from layanify.pagination import MAX_ID
+from layanify.privacy import service as privacy
+from layanify.privacy.retention import Purge
+from layanify.privacy.tasks import RetentionWorker
 from layanify.ratelimit import SendPacer
 from layanify.realtime.broker import broker_for
 from layanify.simulator import SimulatorConfig
@@ -41,10 +51,14 @@ user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Inspect and replay received webhook events.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read the audit log of security-relevant actions.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys")
+privacy_app = typer.Typer(help="Export or erase a contact's data; purge by retention.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
 
 T = TypeVar("T")
 
@@ -64,7 +78,9 @@ def _with_db(work: Callable[[Sessionmaker], Awaitable[T]], *, migrate: bool = Tr
     """Run `work` with a migrated database; product errors become a clear message and exit code 1."""
 
     async def main() -> T:
-        engine = create_engine(_settings())
+        settings = _settings()
+        content_crypto.configure_from(settings)  # message content at rest: sealed and opened here too
+        engine = create_engine(settings)
         try:
             if migrate:
                 await upgrade(engine)
@@ -100,6 +116,7 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=False,  # the app believes X-Forwarded-* itself, from LAYANIFY_TRUSTED_PROXIES only
     )
 
 
@@ -141,7 +158,7 @@ def worker(
         pacer = SendPacer.from_settings(settings)
         broker = broker_for(settings)
         senders = [
-            OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}")
+            OutboxWorker(sessionmaker, settings, keyring, graph, pacer, name=f"outbox-{i}", broker=broker)
             for i in range(outbox)
         ]
 
@@ -171,6 +188,7 @@ def worker(
         if settings.connection_check_seconds > 0:
             monitor = ConnectionMonitor(sessionmaker, settings, keyring, graph, on_connected=wake_outbox)
             jobs.append(monitor.run(stop))
+        jobs.append(RetentionWorker(sessionmaker, LocalStorage(settings.media_dir)).run(stop))
         try:
             await asyncio.gather(*jobs)
         finally:
@@ -195,16 +213,30 @@ def migrate() -> None:
 @user_app.command("create")
 def user_create(
     email: Annotated[str, typer.Option(help="login email")],
-    password: Annotated[str, typer.Option(help="at least 8 characters", prompt=True, hide_input=True)],
+    password: Annotated[
+        str,
+        typer.Option(
+            help="at least 12 characters (LAYANIFY_PASSWORD_MIN_LENGTH), not only digits, not a common one",
+            prompt=True,
+            hide_input=True,
+        ),
+    ],
     workspace: Annotated[str | None, typer.Option(help="workspace name (created if new)")] = None,
     role: Annotated[Role, typer.Option(help="owner or agent")] = Role.OWNER,
 ) -> None:
     """Create a user in a workspace (or add an existing user to one)."""
 
+    min_length = _settings().password_min_length
+
     async def main(sessionmaker: Sessionmaker) -> tuple[int, int, str]:
         async with unit_of_work(sessionmaker) as session:
             user, ws, member = await accounts.create_user(
-                session, email=email, password=password, workspace_name=workspace, role=role
+                session,
+                email=email,
+                password=password,
+                workspace_name=workspace,
+                role=role,
+                password_min_length=min_length,
             )
             return user.id, ws.id, f"{user.email} is {member.role.value} of workspace {ws.name!r}"
 
@@ -217,17 +249,92 @@ def apikey_create(
     email: Annotated[str, typer.Option(help="the user the key acts as")],
     workspace: Annotated[str | None, typer.Option(help="workspace name (default: the user's first)")] = None,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
+    scope: Annotated[
+        list[Scope] | None,
+        typer.Option(help="read (GET only), send (read + send messages) or admin (default: admin)"),
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
+    key_scopes = api_scopes.parse_scopes([s.value for s in scope or []])
 
     async def main(sessionmaker: Sessionmaker) -> str:
         async with unit_of_work(sessionmaker) as session:
-            key, _ = await accounts.create_api_key(session, email=email, workspace_name=workspace, name=name)
+            key, _ = await accounts.create_api_key(
+                session, email=email, workspace_name=workspace, name=name, key_scopes=key_scopes
+            )
             return key
 
     key = _with_db(main)
     typer.echo(key)
     typer.secho("Store this key now: it cannot be shown again.", fg="yellow", err=True)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """Every API key: id, prefix, scopes, user, workspace, name, created, last used, revoked.
+
+    Never the key itself: only its digest is stored.
+    """
+
+    async def main(sessionmaker: Sessionmaker) -> list[str]:
+        async with unit_of_work(sessionmaker) as session:
+            rows = await accounts_repository.all_api_keys(session)
+        lines = []
+        for key, email, workspace in rows:
+            used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never used"
+            state = f"revoked {key.revoked_at.isoformat(timespec='seconds')}" if key.revoked_at else "active"
+            lines.append(
+                f"{key.id}\t{key.prefix}\t{key.scopes}\t{email}\t{workspace!r}\t{key.name!r}\t"
+                f"created {key.created_at.isoformat(timespec='seconds')}\t{used}\t{state}"
+            )
+        return lines
+
+    for line in _with_db(main):
+        typer.echo(line)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    prefix: Annotated[str, typer.Option(help="the key's prefix as `apikey list` shows it, or the whole key")],
+) -> None:
+    """Revoke an API key: it is refused (401) from now on."""
+
+    async def main(sessionmaker: Sessionmaker) -> str:
+        async with unit_of_work(sessionmaker) as session:
+            key = await accounts.revoke_api_key_by_prefix(session, prefix)
+            return f"revoked API key {key.id} ({key.prefix})"
+
+    typer.echo(_with_db(main))
+
+
+@audit_app.command("list")
+def audit_list(
+    workspace: Annotated[str | None, typer.Option(help="only this workspace (by name)")] = None,
+    action: Annotated[str | None, typer.Option(help="an action (auth.login) or a family (auth.)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """The newest audit log entries: time, action, workspace, actor, target, IP and details."""
+
+    async def main(sessionmaker: Sessionmaker) -> list[str]:
+        async with unit_of_work(sessionmaker) as session:
+            workspace_id: int | None = None
+            if workspace is not None:
+                found = await accounts_repository.workspace_by_name(session, workspace)
+                if found is None:
+                    raise LayanifyError(f"no workspace named {workspace!r}")
+                workspace_id = found.id
+            page = await audit.list_entries(
+                session, workspace_id, action=action, limit=limit, all_workspaces=workspace is None
+            )
+        return [
+            f"{e.created_at.isoformat(timespec='seconds')}\t{e.action}\tworkspace={e.workspace_id}\t"
+            f"actor={e.actor_user_id}\ttarget={e.target_type}:{e.target_id}\tip={e.ip}\t"
+            f"{json.dumps(e.details or {}, sort_keys=True)}"
+            for e in page.data
+        ]
+
+    for line in _with_db(main):
+        typer.echo(line)
 
 
 @keys_app.command("generate")
@@ -238,7 +345,9 @@ def keys_generate() -> None:
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt every stored secret under the current (first) key; safe to interrupt and re-run.
+    """Re-encrypt every stored secret and the encrypted message content, previews, file names, raw
+    webhook bodies and media files under the current (first) key; safe to interrupt and re-run. Plain
+    content of workspaces that encrypt is encrypted too.
 
     Add the new key first in LAYANIFY_ENCRYPTION_KEYS and keep the old ones after it until this has
     finished; then the old keys can be removed.
@@ -246,11 +355,18 @@ def keys_rotate() -> None:
     settings = _settings()
     keyring = Keyring.from_setting(settings.encryption_keys.get_secret_value())
 
-    async def main(sessionmaker: Sessionmaker) -> tuple[int, int]:
-        return await numbers_service.rotate_tokens(sessionmaker, keyring)
+    async def main(sessionmaker: Sessionmaker) -> tuple[int, int, ContentRotation]:
+        rotated, total = await numbers_service.rotate_tokens(sessionmaker, keyring)
+        return rotated, total, await rotate_content(sessionmaker, LocalStorage(settings.media_dir))
 
-    rotated, total = _with_db(main)
+    rotated, total, done = _with_db(main)
     typer.echo(f"re-encrypted {rotated} of {total} stored token(s) under key {keyring.current_id!r}")
+    typer.echo(
+        f"encrypted under key {keyring.current_id!r}: {done.messages} message(s), {done.previews} "
+        f"preview(s), {done.file_names} file name(s), {done.webhook_bodies} webhook body(ies), "
+        f"{done.media_files} media file(s)"
+        + (f"; {done.missing_files} stored file(s) missing" if done.missing_files else "")
+    )
 
 
 @webhooks_app.command("list")
@@ -308,6 +424,82 @@ def webhooks_replay(event_ids: Annotated[list[int], typer.Argument(min=1, max=MA
 
     _with_db(main)
     typer.echo(f"queued {len(event_ids)} event(s) for processing")
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
+
+
+@privacy_app.command("export")
+def privacy_export(
+    contact_id: Annotated[int, typer.Option(min=1, max=MAX_ID, help="the contact's id")],
+    out: Annotated[Path, typer.Option(help="the zip file to write", dir_okay=False)],
+) -> None:
+    """Write everything held about a contact (contact.json and its media files) to a zip."""
+    settings = _settings()
+    partial = out.with_name(out.name + ".partial")
+
+    async def main(sessionmaker: Sessionmaker) -> dict[str, int]:
+        async with unit_of_work(sessionmaker) as session:
+            workspace_id = await privacy.workspace_of_contact(session, contact_id)
+            with partial.open("wb") as target:
+                return await privacy.export_contact(
+                    session,
+                    workspace_id=workspace_id,
+                    contact_id=contact_id,
+                    actor_user_id=None,
+                    storage=LocalStorage(settings.media_dir),
+                    target=target,
+                )
+
+    try:
+        counts = _with_db(main)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)
+    typer.echo(f"wrote {out}: {_counted(counts)}")
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    contact_id: Annotated[int, typer.Option(min=1, max=MAX_ID, help="the contact's id")],
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: this cannot be undone")] = False,
+) -> None:
+    """Erase a contact: messages, media files, conversations and the raw webhook events about it."""
+    if not yes:
+        typer.secho("erasing a contact cannot be undone: add --yes to confirm", fg="red", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+
+    async def main(sessionmaker: Sessionmaker) -> dict[str, int]:
+        async with unit_of_work(sessionmaker) as session:
+            workspace_id = await privacy.workspace_of_contact(session, contact_id)
+            return await privacy.erase_contact(
+                session,
+                workspace_id=workspace_id,
+                contact_id=contact_id,
+                actor_user_id=None,
+                storage=LocalStorage(settings.media_dir),
+            )
+
+    counts = _with_db(main)
+    typer.echo(f"erased contact {contact_id}: {_counted(counts)}")
+
+
+@privacy_app.command("purge")
+def privacy_purge() -> None:
+    """Delete what each workspace's retention policy keeps no longer (what the hourly purge does)."""
+    settings = _settings()
+
+    async def main(sessionmaker: Sessionmaker) -> dict[int, dict[str, int]]:
+        return await Purge(sessionmaker, LocalStorage(settings.media_dir)).all_workspaces()
+
+    results = _with_db(main)
+    if not results:
+        typer.echo("no workspace has a retention limit: nothing to purge")
+    for workspace_id, counts in results.items():
+        typer.echo(f"workspace {workspace_id}: {_counted(counts)}")
 
 
 @app.command()

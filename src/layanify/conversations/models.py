@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
+from layanify.crypto.content import EncryptedText
 from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
 
 
@@ -57,7 +58,8 @@ class Conversation(TimestampMixin, Base):
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     window_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_message_preview: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    # At most 200 characters of text; encrypted at rest like the message content (hence no length here).
+    last_message_preview: Mapped[str] = mapped_column(EncryptedText, nullable=False, default="")
     unread_count: Mapped[int] = mapped_column(nullable=False, default=0)
     # Agents can switch the number's auto-replies off for one conversation.
     auto_reply_enabled: Mapped[bool] = mapped_column(nullable=False, default=True, server_default=true())

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.accounts.models import Membership, User
 from layanify.contacts.models import Contact
 from layanify.contacts.search import contains_pattern
 from layanify.conversations.models import Conversation
+from layanify.crypto.content import query_tokens
 from layanify.db.sql import insert_ignoring_conflicts, one_of, table_of
 from layanify.messaging.models import Message
 
@@ -72,18 +73,25 @@ class InboxQuery:
     digits: str | None = None
 
 
-def _search(text: str | None, digits: str | None) -> ColumnElement[bool]:
-    """The contact's name or number, or any message's text or caption, contains the search."""
+def _search(workspace_id: int, text: str | None, digits: str | None) -> ColumnElement[bool]:
+    """The contact's name or number, or any message's text or caption, contains the search.
+
+    Encrypted messages cannot be read by the database: they match through their blind index instead,
+    on whole words only (every word of the search, in any order; crypto/content.py `query_tokens`).
+    """
     conditions: list[ColumnElement[bool]] = []
     if text:
         pattern = contains_pattern(text)
-        in_messages = exists().where(
-            Message.conversation_id == Conversation.id,
-            or_(
-                Message.content["text"].as_string().ilike(pattern, escape="\\"),
-                Message.content["caption"].as_string().ilike(pattern, escape="\\"),
-            ),
-        )
+        matches = [
+            Message.content["text"].as_string().ilike(pattern, escape="\\"),
+            Message.content["caption"].as_string().ilike(pattern, escape="\\"),
+        ]
+        if tokens := query_tokens(workspace_id, text):
+            # Tokens are hex and spaces: nothing in them needs escaping in a LIKE pattern.
+            matches.append(
+                and_(*(or_(*(Message.search_tokens.like(f"% {t} %") for t in sorted(w))) for w in tokens))
+            )
+        in_messages = exists().where(Message.conversation_id == Conversation.id, or_(*matches))
         conditions += [
             Contact.profile_name.ilike(pattern, escape="\\"),
             Contact.display_name.ilike(pattern, escape="\\"),
@@ -122,7 +130,7 @@ async def page_for_inbox(
     if query.unassigned:
         stmt = stmt.where(Conversation.assigned_user_id.is_(None))
     if query.text or query.digits:
-        stmt = stmt.where(_search(query.text, query.digits))
+        stmt = stmt.where(_search(workspace_id, query.text, query.digits))
     if before is not None:
         at, conversation_id = before
         stmt = stmt.where(activity <= at, or_(activity < at, Conversation.id < conversation_id))

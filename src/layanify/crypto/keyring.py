@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -28,6 +28,8 @@ class Keyring:
 
     keys: dict[str, bytes]
     current_id: str
+    # One AESGCM per key, made on first use (building one costs about as much as sealing a short text).
+    _aeads: dict[str, AESGCM] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_setting(cls, value: str) -> Keyring:
@@ -55,7 +57,7 @@ class Keyring:
     def encrypt(self, plaintext: str, *, associated_data: bytes = b"") -> str:
         """`v1:key_id:nonce:ciphertext` (base64 parts); a fresh random nonce every time."""
         nonce = os.urandom(12)
-        ciphertext = AESGCM(self.keys[self.current_id]).encrypt(nonce, plaintext.encode(), associated_data)
+        ciphertext = self._aead(self.current_id).encrypt(nonce, plaintext.encode(), associated_data)
         parts = (base64.b64encode(nonce).decode(), base64.b64encode(ciphertext).decode())
         return f"{_VERSION}:{self.current_id}:{parts[0]}:{parts[1]}"
 
@@ -68,7 +70,7 @@ class Keyring:
         if version != _VERSION or key_id not in self.keys:
             raise KeyringError(f"ciphertext uses unknown key {key_id!r}; add it to LAYANIFY_ENCRYPTION_KEYS")
         try:
-            plain = AESGCM(self.keys[key_id]).decrypt(
+            plain = self._aead(key_id).decrypt(
                 base64.b64decode(nonce), base64.b64decode(ciphertext), associated_data
             )
         except Exception as exc:
@@ -78,3 +80,28 @@ class Keyring:
     def needs_rotation(self, token: str) -> bool:
         """True when the ciphertext was made with a key other than the current one."""
         return token.split(":", 2)[1:2] != [self.current_id]
+
+    def encrypt_bytes(self, data: bytes, *, associated_data: bytes = b"") -> tuple[str, bytes]:
+        """The current key's id and `nonce + ciphertext` of `data` (for files and other binary values)."""
+        nonce = os.urandom(12)
+        return self.current_id, nonce + self._aead(self.current_id).encrypt(nonce, data, associated_data)
+
+    def decrypt_bytes(self, key_id: str, sealed: bytes, *, associated_data: bytes = b"") -> bytes:
+        """The inverse of `encrypt_bytes`, with the key the caller read beside the ciphertext."""
+        if key_id not in self.keys:
+            raise KeyringError(f"ciphertext uses unknown key {key_id!r}; add it to LAYANIFY_ENCRYPTION_KEYS")
+        try:
+            return self._aead(key_id).decrypt(sealed[:12], sealed[12:], associated_data)
+        except Exception as exc:
+            raise KeyringError("ciphertext cannot be decrypted (wrong key or tampered)") from exc
+
+    def key_id_of(self, token: str) -> str | None:
+        """The key id a `v1:` ciphertext names, or None when it is not one."""
+        parts = token.split(":", 2)
+        return parts[1] if len(parts) == 3 and parts[0] == _VERSION else None
+
+    def _aead(self, key_id: str) -> AESGCM:
+        aead = self._aeads.get(key_id)
+        if aead is None:
+            aead = self._aeads[key_id] = AESGCM(self.keys[key_id])
+        return aead

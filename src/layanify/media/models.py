@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from layanify.crypto.content import EncryptedText
 from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
 from layanify.messaging.models import Message
 
@@ -56,7 +57,8 @@ class MediaFile(TimestampMixin, Base):
     # The SHA-256 Meta gave (base64 in webhooks, hex from the media endpoint); hex of ours for uploads.
     sha256: Mapped[str | None] = mapped_column(String(128))
     file_size: Mapped[int | None] = mapped_column(Integer)
-    filename: Mapped[str | None] = mapped_column(String(255))
+    # At most 255 characters; encrypted at rest like the message content (crypto/sealing.py).
+    filename: Mapped[str | None] = mapped_column(EncryptedText)
     # Where the bytes are, relative to the storage root: `<workspace_id>/<yyyy>/<mm>/<name>.<ext>`.
     storage_key: Mapped[str | None] = mapped_column(String(512))
     status: Mapped[str] = mapped_column(String(16), nullable=False)

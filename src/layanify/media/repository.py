@@ -10,6 +10,7 @@ from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.conversations.models import Conversation
+from layanify.crypto import sealing
 from layanify.db.sql import insert_ignoring_conflicts, is_postgresql
 from layanify.media.models import MEDIA_TYPES_SQL, MediaFile, MediaStatus
 from layanify.messaging.models import Direction, Message
@@ -31,6 +32,8 @@ class ClaimedMedia:
     sha256: str | None
     attempts: int
     created_at: datetime
+    # The workspace encrypts its content: the file is stored encrypted.
+    seal: bool = False
 
 
 def _inbound_media() -> list[Any]:
@@ -101,6 +104,7 @@ async def unfiled_media_messages(
 async def insert_files(session: AsyncSession, values: list[dict[str, Any]]) -> None:
     """Insert media file rows; a message that already has one is skipped (its unique message_id)."""
     if values:
+        await sealing.seal_filename_rows(session, values)
         await session.execute(insert_ignoring_conflicts(session, MediaFile), values)
 
 
@@ -126,6 +130,7 @@ async def claim_due(
     if is_postgresql(session):
         stmt = stmt.with_for_update(skip_locked=True)
     files = list((await session.execute(stmt)).scalars())
+    sealed = await sealing.encrypting(session, {file.workspace_id for file in files})
     claimed = []
     for file in files:
         file.attempts += 1
@@ -141,6 +146,7 @@ async def claim_due(
                 sha256=file.sha256,
                 attempts=file.attempts,
                 created_at=file.created_at,
+                seal=file.workspace_id in sealed,
             )
         )
     await session.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse, Response
@@ -10,6 +11,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from layanify.accounts.dependencies import CurrentPrincipal, SessionDep
+from layanify.crypto.keyring import KeyringError
 from layanify.errors import Conflict, LayanifyError, NotFound, Unprocessable
 from layanify.media import service
 from layanify.media.formats import MAX_UPLOAD_BYTES, base_type, is_inline
@@ -88,10 +90,13 @@ async def get_media_content(
     disposition = "inline" if inline else "attachment"
     filename = file.filename or f"media-{file.id}"
     storage = media_storage(request)
+    try:
+        # An encrypted file is decrypted in memory; a plain local one is streamed from disk.
+        sealed = await storage.sealed_with(file.storage_key) is not None
+    except StorageError:
+        raise NotFound("the stored file is missing", code="media_missing") from None
     path = storage.local_path(file.storage_key)
-    if path is not None:
-        if not path.is_file():
-            raise NotFound("the stored file is missing", code="media_missing")
+    if path is not None and not sealed:
         return FileResponse(
             path,
             media_type=mime_type,
@@ -103,9 +108,23 @@ async def get_media_content(
         content = await storage.read(file.storage_key)
     except StorageError:
         raise NotFound("the stored file is missing", code="media_missing") from None
+    except KeyringError:
+        raise LayanifyError(
+            "the file is encrypted with a key that is not configured (LAYANIFY_ENCRYPTION_KEYS)",
+            status_code=500,
+            code="media_undecryptable",
+        ) from None
     response = Response(content, media_type=mime_type, headers=_CONTENT_HEADERS)
-    response.headers["Content-Disposition"] = f'{disposition}; filename="media-{file.id}"'
+    response.headers["Content-Disposition"] = _content_disposition(disposition, filename)
     return response
+
+
+def _content_disposition(disposition: str, filename: str) -> str:
+    """The header FileResponse would send: a plain `filename` when it is safe ASCII, else RFC 5987."""
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"{disposition}; filename*=utf-8''{quoted}"
+    return f'{disposition}; filename="{filename}"'
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_BODY)

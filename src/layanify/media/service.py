@@ -10,6 +10,7 @@ from pathlib import PurePath
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from layanify.crypto import sealing
 from layanify.crypto.keyring import Keyring, KeyringError
 from layanify.db.base import utcnow
 from layanify.errors import Conflict, LayanifyError, NotFound
@@ -120,7 +121,8 @@ async def upload(
     name = clean_filename(filename) or f"upload{found.extension}"
     now = utcnow()
     key = storage_key(workspace_id, now, f"up-{uuid.uuid4().hex}", found.extension)
-    await storage.write(key, content)
+    seal = bool(await sealing.encrypting(session, {workspace_id}))
+    await storage.write(key, content, seal=seal)
     try:
         # Audio keeps its parameters (`audio/ogg; codecs=opus`): Meta accepts OGG with OPUS only.
         sent_type = mime_type.strip() if found.kind == "audio" else found.mime_type

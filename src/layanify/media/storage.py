@@ -8,16 +8,26 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from layanify.crypto.content import BYTES_MAGIC, bytes_key_id, media_ad, open_bytes, seal_bytes
+
 
 class StorageError(Exception):
     """The storage could not keep or find a file."""
 
 
 class Storage(Protocol):
-    """Keeps files by key (a relative POSIX path); writes are all or nothing."""
+    """Keeps files by key (a relative POSIX path); writes are all or nothing.
 
-    async def write(self, key: str, content: bytes) -> None:
+    A file written with `seal=True` is stored encrypted with the content keyring (crypto/content.py);
+    `read` gives back the plaintext of either kind.
+    """
+
+    async def write(self, key: str, content: bytes, *, seal: bool = False) -> None:
         """Store `content` at `key`, replacing what was there; a reader never sees a partial file."""
+        ...
+
+    async def sealed_with(self, key: str) -> str | None:
+        """The key id a stored file is encrypted with, None for a plain file (StorageError: no file)."""
         ...
 
     async def delete(self, key: str) -> None:
@@ -29,7 +39,7 @@ class Storage(Protocol):
         ...
 
     async def read(self, key: str) -> bytes:
-        """The file's bytes."""
+        """The file's bytes (decrypted when it is stored encrypted)."""
         ...
 
 
@@ -46,9 +56,15 @@ class LocalStorage:
             raise StorageError(f"not a storage key: {key!r}")
         return self.root.joinpath(*relative.parts)
 
-    async def write(self, key: str, content: bytes) -> None:
-        """Write to a temporary file beside the target, fsync it, then rename it into place."""
-        await asyncio.to_thread(self._write, self._path(key), content)
+    async def write(self, key: str, content: bytes, *, seal: bool = False) -> None:
+        """Write to a temporary file beside the target, fsync it, then rename it into place; encrypted
+        first (on the same worker thread, off the event loop) when `seal`."""
+        path = self._path(key)
+
+        def work() -> None:
+            self._write(path, seal_bytes(content, media_ad(key)) if seal else content)
+
+        await asyncio.to_thread(work)
 
     @staticmethod
     def _write(path: Path, content: bytes) -> None:
@@ -73,8 +89,26 @@ class LocalStorage:
         return self._path(key)
 
     async def read(self, key: str) -> bytes:
-        """The file's bytes."""
+        """The file's bytes, decrypted when it is stored encrypted."""
+        path = self._path(key)
+
+        def work() -> bytes:
+            return open_bytes(path.read_bytes(), media_ad(key))
+
         try:
-            return await asyncio.to_thread(self._path(key).read_bytes)
+            return await asyncio.to_thread(work)
+        except FileNotFoundError as exc:
+            raise StorageError(f"no file at {key!r}") from exc
+
+    async def sealed_with(self, key: str) -> str | None:
+        """The key id in the file's header, None for a plain file."""
+        path = self._path(key)
+
+        def head() -> bytes:
+            with path.open("rb") as file:
+                return file.read(len(BYTES_MAGIC) + 256)
+
+        try:
+            return bytes_key_id(await asyncio.to_thread(head))
         except FileNotFoundError as exc:
             raise StorageError(f"no file at {key!r}") from exc

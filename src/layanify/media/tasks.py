@@ -221,7 +221,7 @@ class MediaDownloader:
         mime_type = base_type(info.mime_type or file.mime_type) or None
         key = storage_key(file.workspace_id, file.created_at, str(file.id), extension_for(mime_type))
         try:
-            await self._storage.write(key, content)
+            await self._storage.write(key, content, seal=file.seal)
         except (OSError, StorageError) as error:
             raise _Retry(f"Could not write the file to storage: {type(error).__name__}") from None
         return _Stored(key=key, size=len(content), mime_type=info.mime_type or file.mime_type)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from layanify.crypto.content import EncryptedJSON
 from layanify.db.base import Base, BigId, TimestampMixin, UTCDateTime
 
 
@@ -75,7 +76,10 @@ class Message(TimestampMixin, Base):
     wamid: Mapped[str | None] = mapped_column(String(256), unique=True)
     direction: Mapped[Direction] = mapped_column(String(16), nullable=False)
     type: Mapped[str] = mapped_column(String(32), nullable=False)
-    content: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    # Encrypted at rest when the workspace chooses it (crypto/sealing.py); always read back in the clear.
+    content: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, nullable=False)
+    # The blind index of an encrypted message's words (crypto/content.py `search_tokens`); else null.
+    search_tokens: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     is_automated: Mapped[bool] = mapped_column(nullable=False, default=False)

@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from layanify.crypto import sealing
 from layanify.db.sql import insert_ignoring_conflicts, one_of, table_of
 from layanify.messaging.models import ChatAction, Message, MessageStatusEvent
 from layanify.numbers.models import WhatsAppNumber
@@ -17,6 +18,7 @@ from layanify.numbers.models import WhatsAppNumber
 
 async def insert_message(session: AsyncSession, values: dict[str, Any]) -> int | None:
     """Insert a message; None when its wamid is already stored (a redelivered webhook)."""
+    await sealing.seal_message_rows(session, [values])
     stmt = insert_ignoring_conflicts(session, Message).values(**values).returning(Message.id)
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -98,6 +100,7 @@ async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     """Insert messages in one statement, skipping wamids already stored; returns the new ids by wamid."""
     if not rows:
         return {}
+    await sealing.seal_message_rows(session, rows)
     connection = await session.connection()
     stmt = insert_ignoring_conflicts(session, table_of(Message)).returning(Message.id, Message.wamid)
     result = await connection.execute(stmt, rows)
@@ -408,3 +411,16 @@ async def newest_in_conversation(session: AsyncSession, conversation_id: int, *,
         .limit(limit)
     )
     return list(reversed(list((await session.execute(stmt)).scalars())))
+
+
+async def brief(session: AsyncSession, message_ids: list[int]) -> list[tuple[int, int, int, str]]:
+    """(id, workspace_id, conversation_id, status) of these messages: what a live event names."""
+    if not message_ids:
+        return []
+    messages = table_of(Message)
+    rows = await session.execute(
+        select(messages.c.id, messages.c.workspace_id, messages.c.conversation_id, messages.c.status).where(
+            one_of(session, messages.c.id, message_ids)
+        )
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows.all()]

@@ -19,8 +19,9 @@ from layanify.messaging import repository
 from layanify.messaging.models import STATUS_RANK, Direction, Message, MessageStatus, MessageStatusEvent
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers.models import NumberStatus, WhatsAppNumber
+from layanify.privacy.optout import is_marketing_template
 from layanify.whatsapp.errors import error_for_code
-from layanify.whatsapp.outbound import OutboundContent, content_preview, parse_content
+from layanify.whatsapp.outbound import OutboundContent, TemplateContent, content_preview, parse_content
 from layanify.whatsapp.payloads import message_content, normalize_error, parse_timestamp, preview
 
 # Types that are not a customer writing to us: they neither open the window nor count as unread.
@@ -336,6 +337,17 @@ async def queue_message(
     problem = number_problem(number)
     if problem is not None:
         raise Conflict(problem, code="number_not_connected")
+    if (
+        isinstance(body, TemplateContent)
+        and contact.marketing_opt_out
+        and await is_marketing_template(session, workspace_id, body.name, body.language)
+    ):
+        raise Conflict(
+            f"This customer opted out of marketing messages (they wrote STOP or stopped them in WhatsApp), "
+            f"so the marketing template {body.name!r} was not sent. Replies in an open conversation and "
+            "utility templates can still be sent; the customer can write START to opt back in.",
+            code="opted_out",
+        )
     if body.type not in WINDOW_FREE_TYPES and not conversations.window_open(conversation, now):
         raise Conflict(
             "More than 24 hours have passed since this customer's last message (or they never wrote): "

@@ -30,6 +30,8 @@ from layanify.numbers import service as numbers
 from layanify.numbers.models import WhatsAppNumber
 from layanify.observability import get_logger
 from layanify.ratelimit import SendPacer
+from layanify.realtime.broker import Broker
+from layanify.realtime.publish import announce_message_updated
 from layanify.whatsapp.client import GraphClient
 from layanify.whatsapp.errors import Action, GraphError, NetworkError, TokenInvalid
 from layanify.whatsapp.outbound import build_message_body, parse_content
@@ -83,8 +85,11 @@ class OutboxWorker:
         name: str = "outbox",
         gate: WriteGate | None = None,
         on_recorded: Callable[[], None] | None = None,
+        broker: Broker | None = None,
     ) -> None:
+        """`broker`: where open pages learn that a message was sent or failed (None: nobody listens)."""
         self._sessionmaker = sessionmaker
+        self._broker = broker
         self._settings = settings
         self._keyring = keyring
         self._client = client
@@ -335,6 +340,17 @@ class OutboxWorker:
                     await numbers.mark_disconnected(session, number_id, reason)
                 if results.sent:
                     await service.match_statuses_for_sent(session, [r["wamid"] for r in results.sent])
+                if self._broker is not None and (results.sent or results.failed):
+                    ids = [r["mid"] for r in results.sent] + [r["mid"] for r in results.failed]
+                    for mid, workspace_id, conversation_id, status in await repository.brief(session, ids):
+                        announce_message_updated(
+                            session,
+                            self._broker,
+                            workspace_id=workspace_id,
+                            conversation_id=conversation_id,
+                            message_id=mid,
+                            status=status,
+                        )
         except BaseException:
             # Put them back: the next flush tries again (the leases keep the messages ours meanwhile).
             self._results.sent[:0] = results.sent

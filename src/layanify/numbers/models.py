@@ -74,6 +74,8 @@ class MessageTemplate(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(512), nullable=False, default="")
     language: Mapped[str] = mapped_column(String(16), nullable=False, default="")
     status: Mapped[str | None] = mapped_column(String(32))
+    # MARKETING, UTILITY or AUTHENTICATION, as the template webhooks report it (null until one does).
+    category: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     quality_score: Mapped[str | None] = mapped_column(String(32))
     last_event: Mapped[dict[str, Any] | None] = mapped_column(JSON)

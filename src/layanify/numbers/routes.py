@@ -86,7 +86,10 @@ async def update_number(
 ) -> NumberRead:
     """Change a number (owners only). A new token puts it back to `unknown` until it is tested."""
     number = await service.get_number(session, principal.workspace_id, number_id, lock=True)
-    return _read(request, await service.update_number(session, number, data, request.app.state.keyring))
+    updated = await service.update_number(
+        session, number, data, request.app.state.keyring, actor_user_id=principal.user_id
+    )
+    return _read(request, updated)
 
 
 @router.delete("/{number_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -165,7 +168,9 @@ async def _update_number(request: Request, session: AsyncSession, principal: Pri
     changes = _UpdateInput.model_validate(data or {})
     number = await service.get_number(session, principal.workspace_id, changes.id, lock=True)
     update = NumberUpdate.model_validate(changes.model_dump(exclude={"id", "settings"}, exclude_unset=True))
-    number = await service.update_number(session, number, update, request.app.state.keyring)
+    number = await service.update_number(
+        session, number, update, request.app.state.keyring, actor_user_id=principal.user_id
+    )
     if changes.settings is not None:
         await automation.save_settings(
             session, number, changes.settings, user_id=principal.user_id, partial=True

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.accounts import repository as accounts_repository
+from layanify.audit import service as audit
 from layanify.config import Settings
 from layanify.crypto.keyring import Keyring, KeyringError
 from layanify.db.base import utcnow
@@ -35,6 +36,21 @@ def set_access_token(number: WhatsAppNumber, token: str, keyring: Keyring) -> No
     """Store the token encrypted; keep only its last 4 characters in the clear for display."""
     number.access_token_encrypted = keyring.encrypt(token, associated_data=number.phone_number_id.encode())
     number.token_last4 = token[-4:]
+
+
+async def _record_token_change(
+    session: AsyncSession, number: WhatsAppNumber, *, actor_user_id: int | None, reason: str
+) -> None:
+    """An access token was set or changed: recorded in the audit log (never the token, not even its end)."""
+    await audit.record(
+        session,
+        workspace_id=number.workspace_id,
+        actor_user_id=actor_user_id,
+        action="number.token_changed",
+        target_type="number",
+        target_id=str(number.id),
+        details={"reason": reason},
+    )
 
 
 def access_token(number: WhatsAppNumber, keyring: Keyring) -> str | None:
@@ -69,6 +85,7 @@ async def register_seed_number(
         session.add(number)
         await session.flush()
         log.info("seed_number_registered", number_id=number.id, workspace_id=number.workspace_id)
+        await _record_token_change(session, number, actor_user_id=None, reason="seed_registered")
         return number
     if settings.whatsapp_business_account_id and number.waba_id != settings.whatsapp_business_account_id:
         number.waba_id = settings.whatsapp_business_account_id
@@ -79,6 +96,7 @@ async def register_seed_number(
     if not unchanged:
         set_access_token(number, token, keyring)
         log.info("seed_number_token_updated", number_id=number.id)
+        await _record_token_change(session, number, actor_user_id=None, reason="seed_updated")
     return number
 
 
@@ -141,6 +159,10 @@ async def apply_template_update(
             template.name = name
         if isinstance(language, str):
             template.language = language
+        # Status updates name the category (marketing templates are refused to opted-out customers).
+        category = value.get("message_template_category")
+        if isinstance(category, str) and category:
+            template.category = category.upper()[:32]
         if quality:
             score = value.get("new_quality_score")
             template.quality_score = score if isinstance(score, str) else template.quality_score
@@ -233,13 +255,22 @@ async def add_number(
         session.add(number)
     await session.flush()
     log.info("number_added", number_id=number.id, workspace_id=workspace_id)
+    await _record_token_change(session, number, actor_user_id=user_id, reason="added")
     return number
 
 
 async def update_number(
-    session: AsyncSession, number: WhatsAppNumber, data: NumberUpdate, keyring: Keyring
+    session: AsyncSession,
+    number: WhatsAppNumber,
+    data: NumberUpdate,
+    keyring: Keyring,
+    *,
+    actor_user_id: int | None = None,
 ) -> WhatsAppNumber:
-    """Change what was given; a new token or WABA puts the number back to `unknown` until tested."""
+    """Change what was given; a new token or WABA puts the number back to `unknown` until tested.
+
+    A new token is recorded in the audit log as changed by `actor_user_id`.
+    """
     changes = data.model_fields_set
     if "waba_id" in changes and data.waba_id != number.waba_id:
         number.waba_id = data.waba_id
@@ -248,6 +279,7 @@ async def update_number(
         set_access_token(number, data.access_token, keyring)
         number.connection_state = "unknown"
         number.connection_error = None
+        await _record_token_change(session, number, actor_user_id=actor_user_id, reason="updated")
     if "display_name" in changes and data.display_name is not None:
         number.display_name = data.display_name
     if "number" in changes and data.number is not None:
@@ -288,5 +320,13 @@ async def rotate_tokens(sessionmaker: Sessionmaker, keyring: Keyring, *, batch: 
                     set_access_token(number, access_token(number, keyring) or "", keyring)
                     rotated += 1
         if not rows:
+            async with unit_of_work(sessionmaker) as session:
+                await audit.record(
+                    session,
+                    workspace_id=None,
+                    actor_user_id=None,
+                    action="number.tokens_reencrypted",
+                    details={"reencrypted": rotated, "total": total},
+                )
             return rotated, total
         after = rows[-1].id

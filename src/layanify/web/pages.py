@@ -20,10 +20,12 @@ from layanify.contacts.models import Contact
 from layanify.conversations.models import Conversation
 from layanify.db.session import after_commit_call
 from layanify.errors import Forbidden, LayanifyError, NotFound
+from layanify.media.routes import media_storage
 from layanify.numbers.models import WhatsAppNumber
 from layanify.pagination import ObjectId, decode_cursor, encode_cursor
+from layanify.privacy import service as privacy
 from layanify.web import settings_pages
-from layanify.web.shell import CurrentPage, Page
+from layanify.web.shell import CurrentPage, Page, go
 from layanify.web.templating import render
 from layanify.webhooks import service as webhooks
 from layanify.webhooks.models import EventStatus, WebhookEvent
@@ -137,6 +139,24 @@ async def save_contact(
     return render(
         request, page.view, "partials/contact_form.html", contact=contact, typed=None, saved=True, error=None
     )
+
+
+@router.delete("/contacts/{contact_id}")
+async def erase_contact(
+    request: Request, contact_id: ObjectId, page: CurrentPage, session: SessionDep
+) -> Response:
+    """Erase the contact and everything about it (owners only); the browser goes back to the list."""
+    if not page.principal.is_owner:
+        raise Forbidden(page.view.gettext("Only a workspace owner can erase a contact."))
+    contact = await _contact(session, page, contact_id)
+    await privacy.erase_contact(
+        session,
+        workspace_id=page.principal.workspace_id,
+        contact_id=contact.id,
+        actor_user_id=page.principal.user_id,
+        storage=media_storage(request),
+    )
+    return go(request, "/contacts")
 
 
 # --- Webhook log ----------------------------------------------------------------------------------

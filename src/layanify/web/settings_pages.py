@@ -25,6 +25,9 @@ from layanify.numbers import service as numbers
 from layanify.numbers.models import WhatsAppNumber
 from layanify.numbers.schemas import ConnectionReport, NumberCreate, NumberRead, NumberUpdate
 from layanify.pagination import ObjectId
+from layanify.privacy import service as privacy
+from layanify.privacy.schemas import MAX_DAYS as MAX_RETENTION_DAYS
+from layanify.privacy.schemas import RetentionRead, RetentionUpdate
 from layanify.web import behaviour_form
 from layanify.web.shell import CurrentPage, Page, go
 from layanify.web.templating import View, render
@@ -175,7 +178,64 @@ async def settings_page(request: Request, page: CurrentPage, session: SessionDep
     """Every connected number (connection, API configuration, behaviour) and the webhook setup."""
     found = await numbers.list_numbers(session, page.principal.workspace_id)
     sections = [await _section(request, session, page, n, expanded=len(found) == 1) for n in found]
-    return render(request, page.view, "settings.html", sections=sections, setup=_setup(request, page))
+    retention = retention_card(await privacy.get_retention(session, page.principal.workspace_id))
+    return render(
+        request, page.view, "settings.html", sections=sections, setup=_setup(request, page), **retention
+    )
+
+
+# --- Data retention -------------------------------------------------------------------------------
+RETENTION_FIELDS = ("messages_days", "media_days", "webhook_events_days")
+
+
+def retention_card(
+    stored: RetentionRead,
+    *,
+    typed: dict[str, str] | None = None,
+    errors: list[str] | None = None,
+    saved: bool = False,
+) -> dict[str, Any]:
+    """What the "Data retention" card shows: the policy (or what was typed), problems, the last purge."""
+    shown = typed or {name: str(getattr(stored, name) or "") for name in RETENTION_FIELDS}
+    counts = stored.last_purge_counts or {}
+    return {
+        "retention": stored,
+        "retention_typed": shown,
+        "retention_errors": errors or [],
+        "retention_saved": saved,
+        "retention_counts": {kind: counts.get(kind, 0) for kind in ("messages", "media", "webhook_events")},
+    }
+
+
+@router.put("/settings/retention")
+async def save_retention(request: Request, page: CurrentPage, session: SessionDep) -> Response:
+    """Save how many days the workspace keeps each kind of data (owners; empty keeps it forever)."""
+    _owner_only(page)
+    form = await request.form()
+    typed = {name: _form_text(form, name) for name in RETENTION_FIELDS}
+    labels = {
+        "messages_days": page.view.gettext("Keep messages (days)"),
+        "media_days": page.view.gettext("Keep media files (days)"),
+        "webhook_events_days": page.view.gettext("Keep raw webhook events (days)"),
+    }
+    values: dict[str, int | None] = {}
+    errors = []
+    for name, text in typed.items():
+        if not text:
+            values[name] = None
+        elif text.isdigit() and 1 <= int(text) <= MAX_RETENTION_DAYS:
+            values[name] = int(text)
+        else:
+            errors.append(f"{labels[name]}: " + page.view.gettext("Enter a number of days from 1 to 36500."))
+    workspace_id = page.principal.workspace_id
+    if errors:
+        stored = await privacy.get_retention(session, workspace_id)
+        card = retention_card(stored, typed=typed, errors=errors)
+    else:
+        update = RetentionUpdate.model_validate(values)
+        stored = await privacy.save_retention(session, workspace_id, update, user_id=page.principal.user_id)
+        card = retention_card(stored, saved=True)
+    return render(request, page.view, "partials/settings_retention.html", **card)
 
 
 @router.get("/settings/keyword-rule")
@@ -266,7 +326,11 @@ async def update_number(
         data["access_token"] = values["access_token"]
     try:
         await numbers.update_number(
-            session, number, NumberUpdate.model_validate(data), request.app.state.keyring
+            session,
+            number,
+            NumberUpdate.model_validate(data),
+            request.app.state.keyring,
+            actor_user_id=page.principal.user_id,
         )
     except ValidationError as exc:
         errors = _problems(page.view, exc, _labels(page.view))

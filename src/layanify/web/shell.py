@@ -11,12 +11,19 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from layanify.accounts import service as accounts
-from layanify.accounts.dependencies import SESSION_COOKIE, SessionDep
+from layanify.accounts import sessions
+from layanify.accounts.dependencies import (
+    SESSION_COOKIE,
+    SessionDep,
+    client_ip,
+    login_throttle,
+    session_principal,
+)
 from layanify.accounts.models import Membership, User, Workspace
-from layanify.accounts.routes import set_session_cookie
-from layanify.accounts.security import SessionSigner, csrf_token
+from layanify.accounts.routes import open_session, switch_session
+from layanify.accounts.security import csrf_token
 from layanify.accounts.service import Principal
-from layanify.errors import LayanifyError
+from layanify.accounts.throttle import Refusal
 from layanify.observability import get_logger
 from layanify.web.i18n import LANGUAGE_COOKIE, LANGUAGES, choose_language
 from layanify.web.templating import View, render
@@ -49,9 +56,7 @@ def language_of(request: Request) -> str:
 async def current_page(request: Request, session: SessionDep) -> Page:
     """The session's user, or LoginRequired."""
     cookie = request.cookies.get(SESSION_COOKIE)
-    signer: SessionSigner = request.app.state.session_signer
-    ids = signer.loads(cookie) if cookie else None
-    principal = await accounts.principal_for_session(session, *ids) if ids else None
+    principal = await session_principal(request, session)
     if principal is None or cookie is None:
         raise LoginRequired(request.url.path)
     user = await session.get(User, principal.user_id)
@@ -127,25 +132,56 @@ async def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/inbox",
 ) -> Response:
-    """Check the password; on success the session cookie is set and the browser goes on."""
+    """Check the password (throttled as the API's login); on success the session cookie is set and the
+    browser goes on. A locked email gets the form again saying when to try again."""
     view = View(language=language_of(request))
-    try:
-        user, member = await accounts.authenticate(session, email.strip(), password)
-    except LayanifyError:
+    outcome = await accounts.log_in(
+        session, login_throttle(request), email=email, password=password, ip=client_ip(request)
+    )
+    if outcome.user is None or outcome.membership is None:
         log.info("ui_login_failed")
-        message = view.gettext("Email or password is incorrect.")
-        return render(
-            request, view, "login.html", status_code=401, next=_safe_next(next), error=message, email=email
+        headers: dict[str, str] = {}
+        if outcome.refusal is not None:
+            message = _refusal_message(view, outcome.refusal)
+            status_code, headers = 429, {"Retry-After": str(outcome.refusal.retry_after)}
+        else:
+            message, status_code = view.gettext("Email or password is incorrect."), 401
+        page = render(
+            request,
+            view,
+            "login.html",
+            status_code=status_code,
+            next=_safe_next(next),
+            error=message,
+            email=email,
         )
+        page.headers.update(headers)
+        return page
+    user, member = outcome.user, outcome.membership
     response = RedirectResponse(_safe_next(next), status_code=303)
-    set_session_cookie(request, response, user.id, member.workspace_id)
+    await open_session(request, response, session, user.id, member.workspace_id)
     log.info("ui_login", user_id=user.id, workspace_id=member.workspace_id)
     return response
 
 
+def _refusal_message(view: View, refusal: Refusal) -> str:
+    """The login page's words for a lockout: when to try again, in the user's language and zone."""
+    wait, at = view.left(refusal.until), view.clock(refusal.until)
+    if refusal.reason == "locked":
+        return view.gettext(
+            "Too many failed logins for this email. Try again in {wait} (at {time}).", wait=wait, time=at
+        )
+    return view.gettext(
+        "Too many failed logins from your network. Try again in {wait} (at {time}).", wait=wait, time=at
+    )
+
+
 @router.post("/logout")
-async def logout(request: Request) -> Response:
-    """Forget the session."""
+async def logout(request: Request, session: SessionDep) -> Response:
+    """End the session and forget its cookie."""
+    principal = await session_principal(request, session)
+    if principal is not None:
+        await sessions.log_out(session, principal, everywhere=False, ip=client_ip(request))
     response = go(request, "/login")
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -167,7 +203,6 @@ async def switch_workspace(
     request: Request, page: CurrentPage, session: SessionDep, workspace_id: Annotated[int, Form()]
 ) -> Response:
     """Act in another of the user's workspaces."""
-    new = await accounts.switch_workspace(session, page.principal.user_id, workspace_id)
     response = go(request, "/inbox")
-    set_session_cookie(request, response, new.user_id, new.workspace_id)
+    await switch_session(request, response, session, page.principal, workspace_id)
     return response

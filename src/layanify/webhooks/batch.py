@@ -29,6 +29,7 @@ from layanify.messaging.service import advance, inbound_row, match_by_callback, 
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers.models import WhatsAppNumber
 from layanify.numbers.service import learn_display_number
+from layanify.privacy.optout import apply_keyword, keyword_of
 from layanify.webhooks.service import MessageChange, Outcome
 from layanify.whatsapp.payloads import (
     MessagesValue,
@@ -183,6 +184,10 @@ async def _store_inbound(session: AsyncSession, items: list[_Inbound], outcomes:
         outcome.message_ids.append(message_id)
         row = rows[item.wamid]
         conversation = conversations[(item.number.id, contacts[(item.number.workspace_id, item.sender)].id)]
+        keyword = keyword_of(item.message)  # STOP / START: flushed with the batch, one UPDATE per contact
+        if keyword is not None:
+            contact = contacts[(item.number.workspace_id, item.sender)]
+            await apply_keyword(session, contact, conversation.id, opted_out=keyword, at=item.at)
         note_inbound(conversation, row)
         outcome.stored.append(
             MessageChange(item.number.workspace_id, conversation.id, message_id, row["status"])

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from layanify.crypto.content import seal_webhook_body
 from layanify.db.base import utcnow
 from layanify.db.session import WriteGate
 from layanify.observability import get_logger
@@ -205,7 +206,8 @@ class SqliteReceiptFile:
             values = []
             for event_id, (received_at, body) in zip(ids, rows, strict=True):
                 at = received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-                values.append((event_id, at, body, at))
+                # The ORM path seals through the column type; this one writes the stored form itself.
+                values.append((event_id, at, seal_webhook_body(body), at))
             connection.executemany(self._INSERT, values)
             connection.execute("COMMIT")
         except BaseException:

@@ -6,9 +6,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from layanify.crypto.content import SealedBody
 from layanify.db.base import Base, BigId, UTCDateTime
 
 
@@ -38,7 +39,8 @@ class WebhookEvent(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # Sealed with the keyring as it is stored (crypto/content.py), opened when read.
+    body: Mapped[bytes] = mapped_column(SealedBody, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=EventStatus.PENDING)
     attempts: Mapped[int] = mapped_column(nullable=False, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

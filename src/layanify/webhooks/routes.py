@@ -16,6 +16,7 @@ from layanify.db.session import after_commit
 from layanify.errors import error_body
 from layanify.observability import get_logger
 from layanify.pagination import MAX_LIMIT, ObjectId, Page, decode_cursor, encode_cursor
+from layanify.proxies import client_ip, is_allowed
 from layanify.webhooks import service
 from layanify.webhooks.ingest import EventWriter, IngestUnavailable
 from layanify.webhooks.models import EventStatus, WebhookEvent
@@ -23,6 +24,7 @@ from layanify.webhooks.schemas import WebhookEventDetail, WebhookEventRead
 from layanify.whatsapp.signature import challenge_response, signature_is_valid
 
 WEBHOOK_PATH = "/api/webhooks/whatsapp"
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")  # as web/security.py
 router = APIRouter(tags=["webhooks"])
 log = get_logger(__name__)
 
@@ -69,6 +71,10 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 async def _store_webhook(state: State, scope: Scope, receive: Receive) -> None:
     """Verify the POST, check Meta's envelope and store the raw bytes durably; raise _Rejected otherwise."""
     settings: Settings = state.settings
+    if settings.webhook_allowed_ips:  # before a byte of the body is read, and nothing of it is logged
+        address = client_ip(scope, settings.trusted_proxies)
+        if not is_allowed(address, settings.webhook_allowed_ips):
+            raise _Rejected(403, "ip_not_allowed", "this address may not deliver webhooks", ip=address)
     headers = dict(scope["headers"])
     limit = settings.webhook_max_body_bytes
     declared = headers.get(b"content-length", b"")
@@ -99,8 +105,10 @@ async def _store_webhook(state: State, scope: Scope, receive: Receive) -> None:
         raise _Rejected(503, "unavailable", "the event could not be stored; retry") from None
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes, *, hsts: bool) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if hsts:
+        headers.append(HSTS)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -109,9 +117,11 @@ async def receive_webhook(state: State, scope: Scope, receive: Receive, send: Se
     """Meta's event delivery (`POST /api/webhooks/whatsapp`), answered as plain ASGI before any routing.
 
     It is the hot path: no middleware, dependency injection or request objects. Answers 200 only once
-    the raw body is committed; 401 bad or missing signature, 400 not Meta's JSON envelope, 413 over
-    the limit, 503 when it could not be stored (Meta retries).
+    the raw body is committed; 403 from an address outside LAYANIFY_WEBHOOK_ALLOWED_IPS (when set),
+    401 bad or missing signature, 400 not Meta's JSON envelope, 413 over the limit, 503 when it could
+    not be stored (Meta retries). In production every answer carries HSTS, like the rest of the app.
     """
+    hsts = state.settings.env == "production"
     try:
         await _store_webhook(state, scope, receive)
     except _Rejected as rejected:
@@ -125,15 +135,19 @@ async def receive_webhook(state: State, scope: Scope, receive: Receive, send: Se
                 **rejected.fields,
             )
         body = orjson.dumps(error_body(rejected.code, rejected.message))
-        await _respond(send, rejected.status, body, b"application/json")
+        await _respond(send, rejected.status, body, b"application/json", hsts=hsts)
         return
     except Exception:
         log.exception("webhook_receiver_failed")
         await _respond(
-            send, 500, orjson.dumps(error_body("internal", "unexpected error")), b"application/json"
+            send,
+            500,
+            orjson.dumps(error_body("internal", "unexpected error")),
+            b"application/json",
+            hsts=hsts,
         )
         return
-    await _respond(send, 200, b"EVENT_RECEIVED", b"text/plain; charset=utf-8")
+    await _respond(send, 200, b"EVENT_RECEIVED", b"text/plain; charset=utf-8", hsts=hsts)
 
 
 def _to_read(event: WebhookEvent) -> dict[str, Any]:

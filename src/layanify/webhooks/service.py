@@ -21,6 +21,7 @@ from layanify.numbers import repository as numbers_repository
 from layanify.numbers import service as numbers
 from layanify.numbers.models import WhatsAppNumber
 from layanify.observability import get_logger
+from layanify.privacy.optout import apply_keyword, keyword_of
 from layanify.webhooks import repository
 from layanify.webhooks.models import EventStatus, WebhookEvent
 from layanify.whatsapp.payloads import (
@@ -132,6 +133,10 @@ async def handle_messages(
         else:
             outcome.count("messages")
             outcome.message_ids.append(message_id)
+            keyword = keyword_of(message)  # STOP / START from the customer: their opt-out
+            if keyword is not None:
+                at = parse_timestamp(message.get("timestamp")) or received_at
+                await apply_keyword(session, contact, conversation.id, opted_out=keyword, at=at)
             outcome.stored.append(
                 MessageChange(number.workspace_id, conversation.id, message_id, MessageStatus.RECEIVED.value)
             )

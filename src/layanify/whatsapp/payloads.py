@@ -14,6 +14,7 @@ from typing import Any
 JSON = dict[str, Any]
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 MEDIA_KEYS = ("id", "mime_type", "sha256", "url", "filename", "voice", "animated")
+MAX_DEPTH = 64
 
 
 class PayloadError(ValueError):
@@ -78,11 +79,29 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
 
 
+def without_nul(value: Any, _depth: int = 0) -> Any:
+    """The JSON value with NUL characters removed from every string and key.
+
+    JSON may carry them (`\\u0000`), PostgreSQL can store them in no text column: one in a profile name
+    or a message would fail its whole event on every retry. They never mean anything in WhatsApp text.
+    Raises PayloadError past MAX_DEPTH levels of nesting (Meta's payloads are under ten deep).
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if _depth > MAX_DEPTH and isinstance(value, dict | list):
+        raise PayloadError(f"nested deeper than {MAX_DEPTH} levels: not a webhook payload")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item, _depth + 1) for item in value]
+    return value
+
+
 def iter_changes(body: Any) -> Iterator[Change]:
     """Every change of every entry; raises PayloadError when the envelope itself is unreadable."""
     if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
         raise PayloadError("expected a JSON object with an 'entry' list (Meta's webhook envelope)")
-    for entry in body["entry"]:
+    for entry in without_nul(body["entry"]):
         entry = _as_dict(entry)
         waba_id = _as_str(entry.get("id")) or ""
         time = parse_timestamp(entry.get("time")) if entry.get("time") is not None else None

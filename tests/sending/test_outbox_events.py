@@ -1,0 +1,77 @@
+"""Open pages learn from the outbox itself that a message was sent (not only from Meta's webhooks)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from layanify.app import create_app
+from layanify.config import Settings
+from layanify.realtime.broker import Broker
+from layanify.realtime.events import MESSAGE_UPDATED
+from layanify.simulator import Simulator
+from layanify.whatsapp.client import GraphClient
+from tests.conftest import Tenant
+from tests.sending.conftest import LateASGITransport, eventually
+
+BUDI = "6281234567890"
+
+
+async def test_the_outbox_announces_sent_with_the_simulators_webhooks_off(
+    live_settings: Settings, sim: tuple[Simulator, LateASGITransport], tenant: Tenant
+) -> None:
+    simulator, to_product = sim
+    simulator.set_faults(webhook_down=True)  # Meta's status webhooks do not arrive: only the outbox can tell
+    graph = GraphClient(
+        base_url="http://sim.test",
+        version="v23.0",
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=simulator.app)),
+    )
+    application = create_app(live_settings, migrate=False, graph_client=graph)
+    to_product.app = application
+    async with (
+        LifespanManager(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application),
+            base_url="http://product.test",
+            headers=tenant.headers,
+        ) as api,
+    ):
+        broker: Broker = application.state.broker
+        subscription = broker.subscribe(
+            tenant.workspace_id, last_event_id=await broker.latest_id(tenant.workspace_id)
+        )
+        queued = await api.post(
+            "/api/v1/messages",
+            json={
+                "number_id": tenant.number_id,
+                "to": BUDI,
+                "content": {"type": "template", "name": "hello_world"},
+            },
+        )
+        assert queued.status_code == 202, queued.text
+        message_id = queued.json()["id"]
+
+        async def sent_event() -> Any:
+            async with asyncio.timeout(10):
+                while True:
+                    event = await anext(subscription)
+                    if event.type == MESSAGE_UPDATED and event.data["message_id"] == message_id:
+                        return event
+
+        event = await sent_event()
+        assert event.data == {
+            "conversation_id": queued.json()["conversation_id"],
+            "message_id": message_id,
+            "status": "sent",
+        }
+        assert await eventually(lambda: _status(api, message_id, "sent"))
+        await subscription.aclose()
+    await graph.aclose()
+
+
+async def _status(api: httpx.AsyncClient, message_id: int, wanted: str) -> bool:
+    return bool((await api.get(f"/api/v1/messages/{message_id}")).json()["status"] == wanted)
