@@ -81,7 +81,7 @@ from typing import Any
 import httpx
 import orjson
 
-from dbprobe import BenchDatabase, Inspector, PostgresDatabase, Sample, SqliteDatabase
+from dbprobe import BenchDatabase, Inspector, PostgresDatabase, Sample, SqliteDatabase, clear_body
 from layanify.config import Settings
 from layanify.db.engine import create_engine
 from layanify.observability import configure_logging
@@ -1064,7 +1064,7 @@ class DatabaseBench:
         bodies = await self.insp.processed_bodies()
         expected: set[str] = set()
         for body in bodies:
-            expected.update(inbound_wamids(orjson.loads(body)))
+            expected.update(inbound_wamids(orjson.loads(clear_body(body))))
         stored = await self.insp.inbound_wamids()
         stored_set = set(stored)
         failures, sample_error = await self.insp.errors()
