@@ -251,17 +251,12 @@ async def _auto_reply(
     )
     if behaviour.typing_indicator and message.wamid:
         session.add(
-            ChatAction(
-                workspace_id=conversation.workspace_id,
-                number_id=conversation.number_id,
-                conversation_id=conversation.id,
-                kind=ChatActionKind.TYPING.value,
-                wamid=message.wamid,
-                message_id=message.id,
+            _chat_action(
+                conversation,
+                ChatActionKind.TYPING,
+                message,
+                max(now, send_at - TYPING_LEAD),
                 reply_message_id=queued.id,
-                status="pending",
-                due_at=max(now, send_at - TYPING_LEAD),
-                attempts=0,
             )
         )
     reaction.replies.append(queued.id)
@@ -293,6 +288,29 @@ async def _choose(
     return None
 
 
+def _chat_action(
+    conversation: Conversation,
+    kind: ChatActionKind,
+    message: Message,
+    due_at: datetime,
+    *,
+    reply_message_id: int | None = None,
+) -> ChatAction:
+    """A mark-as-read or typing call about `message` (which has a wamid), due at `due_at`."""
+    return ChatAction(
+        workspace_id=conversation.workspace_id,
+        number_id=conversation.number_id,
+        conversation_id=conversation.id,
+        kind=kind.value,
+        wamid=message.wamid or "",
+        message_id=message.id,
+        reply_message_id=reply_message_id,
+        status="pending",
+        due_at=due_at,
+        attempts=0,
+    )
+
+
 async def request_read(
     session: AsyncSession, conversation: Conversation, message: Message, now: datetime
 ) -> None:
@@ -305,19 +323,7 @@ async def request_read(
         pending.wamid = message.wamid
         pending.message_id = message.id
         return
-    session.add(
-        ChatAction(
-            workspace_id=conversation.workspace_id,
-            number_id=conversation.number_id,
-            conversation_id=conversation.id,
-            kind=ChatActionKind.READ.value,
-            wamid=message.wamid,
-            message_id=message.id,
-            status="pending",
-            due_at=now,
-            attempts=0,
-        )
-    )
+    session.add(_chat_action(conversation, ChatActionKind.READ, message, now))
     await session.flush()
 
 
@@ -356,19 +362,7 @@ async def agent_typing(
     latest = await repository.latest_inbound(session, conversation.id)
     if latest is None or latest.wamid is None or now - latest.timestamp > conversations.SERVICE_WINDOW:
         return False  # nothing to answer, or the window is closed (only a template can go out)
-    session.add(
-        ChatAction(
-            workspace_id=conversation.workspace_id,
-            number_id=conversation.number_id,
-            conversation_id=conversation.id,
-            kind=ChatActionKind.TYPING.value,
-            wamid=latest.wamid,
-            message_id=latest.id,
-            status="pending",
-            due_at=now,
-            attempts=0,
-        )
-    )
+    session.add(_chat_action(conversation, ChatActionKind.TYPING, latest, now))
     await session.flush()
     return True
 
