@@ -6,6 +6,7 @@ PostgreSQL is asked for but unreachable, every test is skipped and the run says 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from layanify.accounts import security
@@ -132,12 +134,21 @@ def sessionmaker(engine: AsyncEngine) -> Sessionmaker:
 async def _empty_database(engine: AsyncEngine) -> None:
     """Every test starts from empty tables (the schema stays). tests/unit overrides this with nothing."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    async with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own table names
+    # End-to-end tests keep a real server process running across tests; its workers read these tables,
+    # and PostgreSQL may pick this TRUNCATE (which locks every table) as a deadlock victim: try again.
+    for attempt in range(5):
+        try:
+            async with engine.begin() as connection:
+                if engine.dialect.name == "postgresql":
+                    await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                else:
+                    for table in tables:
+                        await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own tables
+            return
+        except DBAPIError as error:
+            if attempt == 4 or "deadlock" not in str(error).lower():
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture
