@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -143,13 +144,16 @@ Screenshot = Callable[[Page, str], Awaitable[None]]
 
 @pytest.fixture
 def screenshot(tmp_path: Path) -> Screenshot:
-    """`await screenshot(page, name)`: docs/screenshots/<name>.png (overwritten) and the test's tmp path."""
+    """`await screenshot(page, name)`: the test's tmp path (an artifact); also docs/screenshots/<name>.png
+    when LAYANIFY_UPDATE_SCREENSHOTS=1, so a plain `make test` leaves the working tree clean."""
+    update_docs = os.environ.get("LAYANIFY_UPDATE_SCREENSHOTS") == "1"
 
     async def take(page: Page, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         png = await page.screenshot(full_page=False)
-        (SCREENSHOTS / f"{name}.png").write_bytes(png)
         (tmp_path / f"{name}.png").write_bytes(png)
+        if update_docs:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            (SCREENSHOTS / f"{name}.png").write_bytes(png)
 
     return take
 
