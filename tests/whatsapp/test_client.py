@@ -392,15 +392,15 @@ async def test_5xx_html_body_is_a_server_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "failure",
+    ("failure", "maybe_sent"),
     [
-        httpx.ConnectTimeout("connect timed out"),
-        httpx.ReadTimeout("read timed out"),
-        httpx.ConnectError("connection refused"),
-        httpx.RemoteProtocolError("peer closed"),
+        (httpx.ConnectTimeout("connect timed out"), False),
+        (httpx.ReadTimeout("read timed out"), True),
+        (httpx.ConnectError("connection refused"), False),
+        (httpx.RemoteProtocolError("peer closed"), True),
     ],
 )
-async def test_transport_failures_are_network_errors(failure: Exception) -> None:
+async def test_transport_failures_are_network_errors(failure: Exception, maybe_sent: bool) -> None:
     def fail(request: httpx.Request) -> httpx.Response:
         raise failure
 
@@ -409,6 +409,9 @@ async def test_transport_failures_are_network_errors(failure: Exception) -> None
             await graph.send_message(PHONE_ID, TOKEN, {})
     assert caught.value.retryable
     assert caught.value.action is errors.Action.RETRY_LATER
+    # A refused connection surely sent nothing (the outbox retries at once); a lost answer may have.
+    assert caught.value.maybe_sent is maybe_sent
+    assert caught.value.__cause__ is None  # the httpx chain (with the request's headers) is not kept
 
 
 async def test_the_token_never_appears_in_an_error() -> None:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
 from layanify.config import Settings
 from layanify.crypto.keyring import Keyring, KeyringError
 from layanify.db.base import utcnow
@@ -40,7 +38,6 @@ log = get_logger(__name__)
 # How long to wait for a recipient's pair-rate slot before giving the message back to the queue.
 PAIR_WAIT_SECONDS = 5.0
 # Transport failures that happen before a request leaves: resending cannot duplicate anything.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -304,7 +301,7 @@ class OutboxWorker:
             base["details"] = f"Gave up after {message.attempts} attempts. " + (base["details"] or "")
             return "failed", {**base, "at": utcnow()}
         delay_at = self._later(message.attempts)
-        if isinstance(error, NetworkError) and not isinstance(error.__cause__, _NOT_SENT):
+        if isinstance(error, NetworkError) and error.maybe_sent:
             # The request may have reached Meta and only the answer was lost. Wait long enough for its
             # status webhook to name the message (callback data) before trying again.
             delay_at = max(delay_at, utcnow() + timedelta(seconds=self._settings.outbox_reconcile_seconds))

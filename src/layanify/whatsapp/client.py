@@ -127,6 +127,21 @@ def _str(value: Any) -> str | None:
     return None
 
 
+# Failures that happen before a request leaves: nothing reached Meta.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _network_error(message: str, cause: Exception) -> NetworkError:
+    """The NetworkError for a transport failure, saying whether the request may have reached Meta.
+
+    Raised `from None` (the httpx exception chain carries the request, token header included, into
+    tracebacks and error reports), so the one fact the outbox needs travels as an attribute instead.
+    """
+    error = NetworkError(message)
+    error.maybe_sent = not isinstance(cause, _NOT_SENT)
+    return error
+
+
 @dataclass(frozen=True, slots=True)
 class _Shard:
     """One of the client's connection pools: the httpx client, and our transport to call directly."""
@@ -297,10 +312,10 @@ class GraphClient:
                         raise
         except httpx.TimeoutException as exc:
             log.warning("graph.timeout", method=method, path=request.url.path)
-            raise NetworkError(f"Timed out: {type(exc).__name__}") from None
+            raise _network_error(f"Timed out: {type(exc).__name__}", exc) from None
         except httpx.TransportError as exc:
             log.warning("graph.transport_error", method=method, path=request.url.path)
-            raise NetworkError(f"Transport error: {type(exc).__name__}") from None
+            raise _network_error(f"Transport error: {type(exc).__name__}", exc) from None
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         if response.is_success:
             log.debug(

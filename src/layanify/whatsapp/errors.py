@@ -141,6 +141,9 @@ class NetworkError(GraphError):
     category = "network"
     default_title = "Could not reach WhatsApp"
     remedy = "WhatsApp could not be reached. The message will be retried automatically."
+    # False when the request surely never left (no connection was made): a send can be retried at once.
+    # True when it may have reached Meta and only the answer was lost.
+    maybe_sent: bool = True
 
 
 class TokenInvalid(GraphError):
