@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from layanify.app import create_app
@@ -87,29 +89,46 @@ async def sim(sim_config: SimulatorConfig) -> AsyncIterator[tuple[Simulator, Lat
     await simulator.stop()
 
 
+@asynccontextmanager
+async def running_product(
+    settings: Settings,
+    sim: tuple[Simulator, LateASGITransport],
+    tenant: Tenant,
+    *,
+    graph_transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The product with its workers, its Graph client pointed at the simulator (through
+    `graph_transport(simulator_transport)` when a test wants to break the wire), and an API client."""
+    simulator, to_product = sim
+    to_simulator: httpx.AsyncBaseTransport = httpx.ASGITransport(app=simulator.app)
+    if graph_transport is not None:
+        to_simulator = graph_transport(to_simulator)
+    graph = GraphClient(
+        base_url="http://sim.test", version="v23.0", http=httpx.AsyncClient(transport=to_simulator)
+    )
+    application = create_app(settings, migrate=False, graph_client=graph)
+    to_product.app = application
+    try:
+        async with (
+            LifespanManager(application),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=application),
+                base_url="http://product.test",
+                headers=tenant.headers,
+            ) as client,
+        ):
+            yield application, client
+    finally:
+        await graph.aclose()
+
+
 @pytest.fixture
 async def live(
     live_settings: Settings, sim: tuple[Simulator, LateASGITransport], tenant: Tenant
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An API client of the product running its workers against the simulator."""
-    simulator, to_product = sim
-    graph = GraphClient(
-        base_url="http://sim.test",
-        version="v23.0",
-        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=simulator.app)),
-    )
-    application = create_app(live_settings, migrate=False, graph_client=graph)
-    to_product.app = application
-    async with (
-        LifespanManager(application),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application),
-            base_url="http://product.test",
-            headers=tenant.headers,
-        ) as client,
-    ):
+    async with running_product(live_settings, sim, tenant) as (_, client):
         yield client
-    await graph.aclose()
 
 
 @pytest.fixture

@@ -6,16 +6,13 @@ import asyncio
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 
-from layanify.app import create_app
 from layanify.config import Settings
 from layanify.realtime.broker import Broker
 from layanify.realtime.events import MESSAGE_UPDATED
 from layanify.simulator import Simulator
-from layanify.whatsapp.client import GraphClient
 from tests.conftest import Tenant
-from tests.sending.conftest import LateASGITransport, eventually
+from tests.sending.conftest import LateASGITransport, eventually, running_product
 
 BUDI = "6281234567890"
 
@@ -23,23 +20,9 @@ BUDI = "6281234567890"
 async def test_the_outbox_announces_sent_with_the_simulators_webhooks_off(
     live_settings: Settings, sim: tuple[Simulator, LateASGITransport], tenant: Tenant
 ) -> None:
-    simulator, to_product = sim
+    simulator = sim[0]
     simulator.set_faults(webhook_down=True)  # Meta's status webhooks do not arrive: only the outbox can tell
-    graph = GraphClient(
-        base_url="http://sim.test",
-        version="v23.0",
-        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=simulator.app)),
-    )
-    application = create_app(live_settings, migrate=False, graph_client=graph)
-    to_product.app = application
-    async with (
-        LifespanManager(application),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application),
-            base_url="http://product.test",
-            headers=tenant.headers,
-        ) as api,
-    ):
+    async with running_product(live_settings, sim, tenant) as (application, api):
         broker: Broker = application.state.broker
         subscription = broker.subscribe(
             tenant.workspace_id, last_event_id=await broker.latest_id(tenant.workspace_id)
@@ -70,7 +53,6 @@ async def test_the_outbox_announces_sent_with_the_simulators_webhooks_off(
         }
         assert await eventually(lambda: _status(api, message_id, "sent"))
         await subscription.aclose()
-    await graph.aclose()
 
 
 async def _status(api: httpx.AsyncClient, message_id: int, wanted: str) -> bool:

@@ -4,14 +4,11 @@ that protects a send whose answer was lost."""
 from __future__ import annotations
 
 import httpx
-from asgi_lifespan import LifespanManager
 
-from layanify.app import create_app
 from layanify.config import Settings
 from layanify.simulator import Simulator
-from layanify.whatsapp.client import GraphClient
 from tests.conftest import Tenant
-from tests.sending.conftest import LateASGITransport, eventually
+from tests.sending.conftest import LateASGITransport, eventually, running_product
 
 
 class RefusedTwice(httpx.AsyncBaseTransport):
@@ -31,22 +28,15 @@ class RefusedTwice(httpx.AsyncBaseTransport):
 async def test_a_refused_connection_is_retried_without_the_reconcile_wait(
     live_settings: Settings, sim: tuple[Simulator, LateASGITransport], tenant: Tenant
 ) -> None:
-    simulator, to_product = sim
+    simulator = sim[0]
     settings = live_settings.model_copy(update={"outbox_reconcile_seconds": 60.0})
-    refusing = RefusedTwice(httpx.ASGITransport(app=simulator.app))
-    graph = GraphClient(
-        base_url="http://sim.test", version="v23.0", http=httpx.AsyncClient(transport=refusing)
-    )
-    application = create_app(settings, migrate=False, graph_client=graph)
-    to_product.app = application
-    async with (
-        LifespanManager(application),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application),
-            base_url="http://product.test",
-            headers=tenant.headers,
-        ) as api,
-    ):
+    refusing: list[RefusedTwice] = []
+
+    def refuse_twice(to_simulator: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        refusing.append(RefusedTwice(to_simulator))
+        return refusing[0]
+
+    async with running_product(settings, sim, tenant, graph_transport=refuse_twice) as (_, api):
         queued = await api.post(
             "/api/v1/messages",
             json={
@@ -62,7 +52,6 @@ async def test_a_refused_connection_is_retried_without_the_reconcile_wait(
             return body if body["status"] in ("sent", "delivered", "read") else None
 
         message = await eventually(sent, within=10)  # far less than the 60 s reconcile wait
-        assert refusing.refused == 2
+        assert refusing[0].refused == 2
         assert message["attempts"] == 3
         assert len(simulator.sent_messages) == 1
-    await graph.aclose()
