@@ -168,6 +168,7 @@ def create_app(
                 name=f"in-process-{i}",
                 gate=gate,
                 receipts_busy=writer.busy,
+                receipts_recent=writer.received_lately,
                 on_automation=wake_automation,
                 broker=broker,
             )

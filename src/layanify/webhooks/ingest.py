@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class EventWriter:
         self._on_stored = on_stored
         self._tasks: list[asyncio.Task[None]] = []
         self._storing = 0
+        self._last_received = -1e9
 
     async def start(self) -> None:
         """Start the writer tasks."""
@@ -93,10 +95,19 @@ class EventWriter:
         """True while receipts wait to be committed or a commit is under way."""
         return self._storing > 0 or not self._queue.empty()
 
+    def received_within(self, seconds: float) -> bool:
+        """True when a webhook arrived in the last `seconds`."""
+        return time.monotonic() - self._last_received < seconds
+
+    def received_lately(self) -> bool:
+        """True when a webhook arrived in the last second: in-process workers keep batches short."""
+        return self.received_within(1.0)
+
     async def store(self, body: bytes) -> int:
         """Queue the body and wait until it is committed; returns the event id."""
         if not any(not task.done() for task in self._tasks):
             raise IngestUnavailable("the webhook writer is not running")
+        self._last_received = time.monotonic()
         pending = _Pending(body=body, received_at=utcnow(), done=asyncio.get_running_loop().create_future())
         try:
             self._queue.put_nowait(pending)
@@ -172,6 +183,8 @@ class SqliteReceiptFile:
         " VALUES (?, ?, ?, 'pending', 0, ?)"
     )
 
+    BUSY_SECONDS = 30.0
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-receipts")
@@ -192,14 +205,32 @@ class SqliteReceiptFile:
             self._connection = None
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+        # No busy timeout: SQLite's busy handler sleeps in steps of up to 100 ms, and a receipt would
+        # wait that long behind another process's transaction (a separate `layanify worker`). `_begin`
+        # polls for the lock every fraction of a millisecond instead.
+        connection = sqlite3.connect(self._path, timeout=0, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=0"):
             connection.execute(f"PRAGMA {pragma}")
         return connection
 
+    def _begin(self, connection: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, retried every ≤ 0.5 ms while another connection writes, up to BUSY_SECONDS."""
+        deadline = time.monotonic() + self.BUSY_SECONDS
+        pause = 0.0001
+        while True:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                locked = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not locked or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.0005)
+
     def _insert(self, rows: list[tuple[datetime, bytes]]) -> list[int]:
         connection = self._connection = self._connection or self._connect()
-        connection.execute("BEGIN IMMEDIATE")
+        self._begin(connection)
         try:
             last = connection.execute("SELECT max(id) FROM webhook_events").fetchone()[0] or 0
             ids = list(range(last + 1, last + 1 + len(rows)))

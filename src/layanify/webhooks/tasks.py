@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -31,6 +32,46 @@ log = get_logger(__name__)
 MAX_BACKOFF_SECONDS = 3600.0
 
 
+class BatchSizer:
+    """How many events the next batch claims, so that one batch takes about `budget` seconds.
+
+    A batch holds SQLite's single write lock, and an in-process worker's batch shares the event loop
+    with webhook receipts: either way a receipt can wait for a whole batch. With a budget, the size
+    follows the measured cost of an event (moving average of batch time / events, which includes the
+    per-batch overhead, so the size settles where overhead + size × cost fits the budget). Without
+    one — or while `latency_matters()` is false, e.g. no receipt arrived lately — batches are full:
+    fewer, bigger transactions drain a backlog fastest.
+    """
+
+    SMOOTHING = 0.3
+    MINIMUM = 4
+
+    def __init__(
+        self, maximum: int, budget: float | None, latency_matters: Callable[[], bool] | None = None
+    ) -> None:
+        self._maximum = maximum
+        self._budget = budget
+        self._latency_matters = latency_matters
+        self._per_event: float | None = None
+
+    def size(self) -> int:
+        """The number of events to claim now."""
+        if self._budget is None or self._per_event is None:
+            return self._maximum
+        if self._latency_matters is not None and not self._latency_matters():
+            return self._maximum
+        fitting = int(self._budget / self._per_event)
+        return max(min(self.MINIMUM, self._maximum), min(self._maximum, fitting))
+
+    def observe(self, events: int, seconds: float) -> None:
+        """Record how long a batch of `events` took."""
+        if events <= 0:
+            return
+        cost = max(seconds, 0.0) / events
+        previous = self._per_event
+        self._per_event = cost if previous is None else previous + self.SMOOTHING * (cost - previous)
+
+
 def retry_delay(attempt: int, base: float) -> float:
     """Exponential backoff with ±20% jitter: base, 2×base, 4×base … capped at an hour."""
     jitter: float = random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
@@ -48,12 +89,20 @@ class WebhookWorker:
         name: str = "worker",
         gate: WriteGate | None = None,
         receipts_busy: Callable[[], bool] | None = None,
+        receipts_recent: Callable[[], bool] | None = None,
         on_automation: Callable[[], None] | None = None,
         broker: Broker | None = None,
     ) -> None:
-        """`receipts_busy` (in-process workers): while it is true, receipts go first. `on_automation` is
-        called after a commit that queued automated replies or read/typing calls (wakes their senders).
+        """`receipts_busy` (in-process workers): while it is true, receipts go first; `receipts_recent`:
+        receipts arrived lately, so batches keep to `worker_batch_budget_ms`. `on_automation` is called
+        after a commit that queued automated replies or read/typing calls (wakes their senders).
         `broker` gets the real-time events of each committed batch (none without one)."""
+        budget = settings.worker_batch_budget_ms / 1000 or None
+        if receipts_busy is None and not settings.is_sqlite:
+            budget = None  # a separate worker on PostgreSQL: row locks, nobody waits for its batches
+        self._sizer = BatchSizer(settings.worker_batch_size, budget, receipts_recent)
+        self._last_batch_full = False
+        self._shares_file = settings.is_sqlite and receipts_busy is None
         self._sessionmaker = sessionmaker
         self._broker = broker
         self._receipts_busy = receipts_busy
@@ -78,7 +127,10 @@ class WebhookWorker:
                 log.exception("webhook_worker_batch_failed", worker=self._name)
                 processed = 0
                 await asyncio.sleep(self._settings.worker_poll_seconds)
-            if processed >= self._settings.worker_batch_size:
+            if self._last_batch_full:
+                if self._shares_file:
+                    # Another process's receipt writer polls for SQLite's lock: leave it a moment.
+                    await asyncio.sleep(0.001)
                 continue  # a full batch: there is probably more waiting
             if processed:
                 # A partial batch: more is trickling in. Let some gather so the next batch is fuller.
@@ -119,9 +171,18 @@ class WebhookWorker:
         path does not handle — or all of them, when it fails and its savepoint is rolled back — are then
         applied one by one, each in its own savepoint, so one bad event cannot hold up the others.
         """
+        limit = self._sizer.size()
+        async with self._gate.turn():
+            started = time.perf_counter()
+            claimed = await self._process_batch(limit)
+            self._sizer.observe(claimed, time.perf_counter() - started)
+        self._last_batch_full = claimed >= limit
+        return claimed
+
+    async def _process_batch(self, limit: int) -> int:
         now = utcnow()
-        async with self._gate.turn(), unit_of_work(self._sessionmaker) as session:
-            events = await repository.claim_due(session, now, self._settings.worker_batch_size)
+        async with unit_of_work(self._sessionmaker) as session:
+            events = await repository.claim_due(session, now, limit)
             if not events:
                 return 0
             try:

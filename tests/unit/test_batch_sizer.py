@@ -1,0 +1,60 @@
+"""How many webhook events a worker claims at once, so that a batch keeps to its time budget."""
+
+from __future__ import annotations
+
+from layanify.webhooks.tasks import BatchSizer
+
+
+def run_batches(sizer: BatchSizer, fixed: float, per_event: float, rounds: int = 30) -> list[int]:
+    """Feed the sizer batches that cost `fixed + n × per_event` seconds; the sizes it chose."""
+    sizes = []
+    for _ in range(rounds):
+        size = sizer.size()
+        sizes.append(size)
+        sizer.observe(size, fixed + size * per_event)
+    return sizes
+
+
+def test_without_a_budget_batches_are_full() -> None:
+    sizer = BatchSizer(100, None)
+    assert run_batches(sizer, 0.011, 0.0003) == [100] * 30
+
+
+def test_the_size_settles_where_overhead_plus_events_fit_the_budget() -> None:
+    # Measured on SQLite: ~11 ms per batch whatever its size, ~0.24 ms per event.
+    sizer = BatchSizer(100, 0.025)
+    sizes = run_batches(sizer, 0.011, 0.00024)
+    assert sizes[0] == 100  # nothing measured yet
+    settled = sizes[-1]
+    assert 0.011 + settled * 0.00024 <= 0.025 * 1.05
+    assert settled >= (0.025 - 0.011) / 0.00024 * 0.9  # not smaller than needed: throughput matters
+    assert max(sizes[-10:]) - min(sizes[-10:]) <= 2  # and it stays there
+
+
+def test_expensive_events_shrink_the_batch_but_never_below_the_minimum() -> None:
+    sizer = BatchSizer(100, 0.025)
+    assert run_batches(sizer, 0.030, 0.010)[-1] == BatchSizer.MINIMUM
+    assert run_batches(BatchSizer(2, 0.025), 0.030, 0.010)[-1] == 2  # a configured maximum below it wins
+
+
+def test_batches_are_full_while_latency_does_not_matter() -> None:
+    receipts_arriving = False
+    sizer = BatchSizer(100, 0.025, lambda: receipts_arriving)
+    run_batches(sizer, 0.011, 0.00024)
+    assert sizer.size() == 100  # a backlog with nobody waiting drains fastest in full batches
+    receipts_arriving = True
+    assert sizer.size() < 100
+
+
+def test_a_change_in_cost_is_followed() -> None:
+    sizer = BatchSizer(200, 0.025)
+    cheap = run_batches(sizer, 0.005, 0.0001)[-1]
+    dearer = run_batches(sizer, 0.005, 0.0004)[-1]
+    assert cheap == 200 and dearer < 60
+    assert sizer.size() == dearer
+
+
+def test_empty_batches_teach_nothing() -> None:
+    sizer = BatchSizer(100, 0.025)
+    sizer.observe(0, 5.0)
+    assert sizer.size() == 100

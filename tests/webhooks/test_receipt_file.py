@@ -1,0 +1,73 @@
+"""The SQLite receipt writer waits for another process's transaction without oversleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from layanify.webhooks.ingest import SqliteReceiptFile
+import layanify.models  # noqa: F401 - every table on Base.metadata
+from layanify.db.base import Base
+
+
+@pytest.fixture
+def events_file(tmp_path: Path) -> Path:
+    path = tmp_path / "receipts.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+    return path
+
+
+def hold_write_lock(path: Path, seconds: float, started: threading.Event) -> None:
+    """Another process's worker: a write transaction held for `seconds`."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    started.set()
+    time.sleep(seconds)
+    connection.execute("COMMIT")
+    connection.close()
+
+
+async def test_receipts_commit_right_after_another_writer_lets_go(events_file: Path) -> None:
+    receipts = SqliteReceiptFile(events_file)
+    started = threading.Event()
+    holder = threading.Thread(target=hold_write_lock, args=(events_file, 0.3, started))
+    holder.start()
+    started.wait()
+    begun = time.monotonic()
+    ids = await receipts.insert([(datetime.now(UTC), b'{"entry": []}')] * 3)
+    waited = time.monotonic() - begun
+    holder.join()
+    receipts.close()
+    assert ids == [1, 2, 3]
+    # SQLite's own busy handler sleeps in steps of up to 100 ms; the writer polls in fractions of one.
+    assert 0.25 <= waited < 0.33
+    with sqlite3.connect(events_file) as connection:
+        assert connection.execute("SELECT count(*), min(status) FROM webhook_events").fetchone() == (3, "pending")
+
+
+async def test_a_lock_held_too_long_fails_the_batch_and_stores_nothing(
+    events_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SqliteReceiptFile, "BUSY_SECONDS", 0.05)
+    receipts = SqliteReceiptFile(events_file)
+    started = threading.Event()
+    holder = threading.Thread(target=hold_write_lock, args=(events_file, 0.3, started))
+    holder.start()
+    started.wait()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await receipts.insert([(datetime.now(UTC), b'{"entry": []}')])
+    holder.join()
+    assert await receipts.insert([(datetime.now(UTC), b'{"entry": []}')]) == [1]  # and it recovers
+    receipts.close()
+    await asyncio.sleep(0)
