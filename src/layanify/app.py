@@ -46,6 +46,7 @@ from layanify.proxies import Network, apply_forwarded
 from layanify.ratelimit import SendPacer
 from layanify.realtime.broker import broker_for
 from layanify.realtime.routes import router as realtime_router
+from layanify.runtime import freeze_startup_heap
 from layanify.web.setup import install_web
 from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.routes import WEBHOOK_PATH, receive_webhook
@@ -91,10 +92,13 @@ def create_app(
     run_workers: bool | None = None,
     migrate: bool = True,
     graph_client: GraphClient | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """Build the app. Workers run in-process unless `run_workers` is False (scale-out: `layanify worker`).
 
     `graph_client` replaces the Graph API client (tests point one at the simulator in-process).
+    `freeze_heap` (the server commands, not tests): once started, freeze the start-up heap
+    (`runtime.freeze_startup_heap`).
     """
     settings = settings or get_settings()
     settings.check_production()
@@ -198,6 +202,8 @@ def create_app(
         log.info(
             "started", version=__version__, database=engine.dialect.name, in_process_workers=len(workers)
         )
+        if freeze_heap:
+            freeze_startup_heap()
         try:
             yield
         finally:

@@ -291,7 +291,7 @@ async def run_demo(base: Settings, *, host: str, port: int, simulator_port: int,
         sim.add_customer(wa_id, name=name)
     product = _SharedLoopServer(
         uvicorn.Config(
-            create_app(settings),
+            create_app(settings, freeze_heap=True),
             host=host,
             port=port,
             log_config=None,

@@ -39,6 +39,7 @@ from layanify.privacy.retention import Purge
 from layanify.privacy.tasks import RetentionWorker
 from layanify.ratelimit import SendPacer
 from layanify.realtime.broker import broker_for
+from layanify.runtime import freeze_startup_heap
 from layanify.simulator import SimulatorConfig
 from layanify.simulator.cli import DEMO_PHONE_NUMBER_ID, DEMO_TOKEN, DEMO_WABA_ID, NumberSeed, run_simulator
 from layanify.webhooks import service as webhooks
@@ -108,7 +109,7 @@ def serve(
     configure_sentry(settings)
     from layanify.app import create_app
 
-    application = create_app(settings, run_workers=workers)
+    application = create_app(settings, run_workers=workers, freeze_heap=True)
     uvicorn.run(
         application,
         host=host or settings.host,
@@ -189,6 +190,7 @@ def worker(
             monitor = ConnectionMonitor(sessionmaker, settings, keyring, graph, on_connected=wake_outbox)
             jobs.append(monitor.run(stop))
         jobs.append(RetentionWorker(sessionmaker, LocalStorage(settings.media_dir)).run(stop))
+        freeze_startup_heap()
         try:
             await asyncio.gather(*jobs)
         finally:
