@@ -100,7 +100,7 @@ class EventWriter:
         return time.monotonic() - self._last_received < seconds
 
     def received_lately(self) -> bool:
-        """True when a webhook arrived in the last second: in-process workers keep batches short."""
+        """True when a webhook arrived in the last second: in-process workers on SQLite keep batches short."""
         return self.received_within(1.0)
 
     async def store(self, body: bytes) -> int:

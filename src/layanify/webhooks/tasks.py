@@ -35,10 +35,10 @@ MAX_BACKOFF_SECONDS = 3600.0
 class BatchSizer:
     """How many events the next batch claims, so that one batch takes about `budget` seconds.
 
-    A batch holds SQLite's single write lock, and an in-process worker's batch shares the event loop
-    with webhook receipts: either way a receipt can wait for a whole batch. With a budget, the size
-    follows the measured cost of an event (moving average of batch time / events, which includes the
-    per-batch overhead, so the size settles where overhead + size × cost fits the budget). Without
+    On SQLite a batch holds the single write lock, and every webhook receipt waits for the whole
+    batch (decision 32). With a budget, the size follows the measured cost of an event (moving average
+    of batch time / events, which includes the per-batch overhead, so the size settles where overhead
+    + size × cost fits the budget). Without
     one — or while `latency_matters()` is false, e.g. no receipt arrived lately — batches are full:
     fewer, bigger transactions drain a backlog fastest.
     """
