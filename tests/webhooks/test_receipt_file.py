@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 import layanify.models  # noqa: F401 - every table on Base.metadata
+from layanify.crypto.content import WEBHOOK_AD, open_bytes
 from layanify.db.base import Base
 from layanify.webhooks.ingest import SqliteReceiptFile
 
@@ -75,3 +76,18 @@ async def test_a_lock_held_too_long_fails_the_batch_and_stores_nothing(
     assert await receipts.insert([(datetime.now(UTC), b'{"entry": []}')]) == [1]  # and it recovers
     receipts.close()
     await asyncio.sleep(0)
+
+
+async def test_a_batch_larger_than_one_statement_keeps_every_body_with_its_id(events_file: Path) -> None:
+    receipts = SqliteReceiptFile(events_file)
+    count = SqliteReceiptFile.ROWS_PER_STATEMENT * 2 + 7  # three statements in one transaction
+    bodies = [b'{"entry": [], "n": %d}' % i for i in range(count)]
+    now = datetime.now(UTC)
+    first = await receipts.insert([(now, b'{"entry": []}')])
+    ids = await receipts.insert([(now, body) for body in bodies])
+    receipts.close()
+    assert first == [1]
+    assert ids == list(range(2, count + 2))
+    with sqlite3.connect(events_file) as connection:
+        stored = dict(connection.execute("SELECT id, body FROM webhook_events WHERE id > 1").fetchall())
+    assert [open_bytes(stored[event_id], WEBHOOK_AD) for event_id in ids] == bodies

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 import time
 from collections.abc import Callable
@@ -178,12 +179,22 @@ class SqliteReceiptFile:
     (timestamps as UTC `YYYY-MM-DD HH:MM:SS.ffffff`); the test suite reads these rows back through it.
     """
 
-    _INSERT = (
-        "INSERT INTO webhook_events (id, received_at, body, status, attempts, next_attempt_at)"
-        " VALUES (?, ?, ?, 'pending', 0, ?)"
-    )
-
     BUSY_SECONDS = 30.0
+    ROWS_PER_STATEMENT = 1000  # 4 parameters a row; SQLite allows 32,766 per statement
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def _statement(rows: int) -> str:
+        """One INSERT of `rows` rows (placeholders only: the values are bound, never formatted in).
+
+        One statement, not `executemany`: the sqlite3 module lets go of the GIL around every row's
+        step, and taking it back from the busy event-loop thread each time cost more than the insert
+        (measured: 15,300 → 16,400 receipts/s with `serve --no-workers` at 64 connections).
+        """
+        return (
+            "INSERT INTO webhook_events (id, received_at, body, status, attempts, next_attempt_at) VALUES "  # noqa: S608
+            + ",".join(["(?, ?, ?, 'pending', 0, ?)"] * rows)
+        )
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -239,7 +250,10 @@ class SqliteReceiptFile:
                 at = received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
                 # The ORM path seals through the column type; this one writes the stored form itself.
                 values.append((event_id, at, seal_webhook_body(body), at))
-            connection.executemany(self._INSERT, values)
+            for start in range(0, len(values), self.ROWS_PER_STATEMENT):
+                chunk = values[start : start + self.ROWS_PER_STATEMENT]
+                flat = [value for row in chunk for value in row]
+                connection.execute(self._statement(len(chunk)), flat)
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
