@@ -216,10 +216,11 @@ class SqliteReceiptFile:
             self._connection = None
 
     def _connect(self) -> sqlite3.Connection:
-        # No busy timeout: SQLite's busy handler sleeps in steps of up to 100 ms, and a receipt would
-        # wait that long behind another process's transaction (a separate `layanify worker`). `_begin`
-        # polls for the lock every fraction of a millisecond instead.
-        connection = sqlite3.connect(self._path, timeout=0, isolation_level=None)
+        # Set up with the usual 30 s busy timeout (switching to WAL can meet a lock), then none: SQLite's
+        # busy handler sleeps in steps of up to 100 ms, and a receipt would wait that long behind another
+        # process's transaction (a separate `layanify worker`). `_begin` polls for the lock every
+        # fraction of a millisecond instead.
+        connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=0"):
             connection.execute(f"PRAGMA {pragma}")
         return connection
