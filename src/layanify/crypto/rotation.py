@@ -10,11 +10,24 @@ be removed.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, Text, bindparam, func, select, type_coerce, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    LargeBinary,
+    Select,
+    Text,
+    bindparam,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from layanify.conversations.models import Conversation
 from layanify.crypto import content, sealing
@@ -55,93 +68,115 @@ async def rotate_content(
     return report
 
 
+async def _in_batches(
+    sessionmaker: Sessionmaker,
+    kind: str,
+    page: Callable[[int], Select[Any]],
+    rewrite: Callable[[AsyncSession, Sequence[Any]], Awaitable[int]],
+) -> int:
+    """Walk a table in id order, one transaction a page: `page(after)` selects the next rows (id
+    first), `rewrite` re-encrypts what needs it in that transaction and says how many it rewrote."""
+    rewritten, after = 0, 0
+    while True:
+        async with unit_of_work(sessionmaker) as session:
+            rows = (await session.execute(page(after))).all()
+            if not rows:
+                return rewritten
+            rewritten += await rewrite(session, rows)
+            after = rows[-1][0]
+        log.info("content_rotation_progress", kind=kind, after_id=after, rewritten=rewritten)
+
+
+async def _update_by_id(
+    session: AsyncSession, column: Column[Any], stored_as: TypeEngine[Any], changes: list[dict[str, Any]]
+) -> int:
+    """Write each change's `sealed` (already the stored form, `stored_as`) into `column` of the row whose
+    id is its `rid`; how many."""
+    if changes:
+        table = column.table
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("rid"))
+            .values({column.name: bindparam("sealed", type_=stored_as)})
+        )
+        await (await session.connection()).execute(stmt, changes)
+    return len(changes)
+
+
 async def _rotate_messages(sessionmaker: Sessionmaker, batch: int) -> int:
     ring = content.keyring()
     messages = table_of(Message)
     stored = type_coerce(messages.c.content, JSON)  # the stored form, not decrypted
-    rewritten, after = 0, 0
-    while True:
-        async with unit_of_work(sessionmaker) as session:
-            rows = (
-                await session.execute(
-                    select(messages.c.id, messages.c.workspace_id, stored)
-                    .where(messages.c.id > after)
-                    .order_by(messages.c.id)
-                    .limit(batch)
-                )
-            ).all()
-            if not rows:
-                return rewritten
-            sealed = await sealing.encrypting(session, {row[1] for row in rows})
-            changes: list[dict[str, Any]] = []
-            for message_id, workspace_id, value in rows:
-                token = content.sealed_token(value)
-                if token is not None:
-                    if ring.key_id_of(token) == ring.current_id:
-                        continue
-                    plain = content.open_json(token)
-                elif workspace_id in sealed and isinstance(value, dict):
-                    plain = value
-                else:
+
+    def page(after: int) -> Select[Any]:
+        return (
+            select(messages.c.id, messages.c.workspace_id, stored)
+            .where(messages.c.id > after)
+            .order_by(messages.c.id)
+            .limit(batch)
+        )
+
+    async def rewrite(session: AsyncSession, rows: Sequence[Any]) -> int:
+        sealed = await sealing.encrypting(session, {row[1] for row in rows})
+        changes: list[dict[str, Any]] = []
+        for message_id, workspace_id, value in rows:
+            token = content.sealed_token(value)
+            if token is not None:
+                if ring.key_id_of(token) == ring.current_id:
                     continue
-                changes.append(
-                    {
-                        "mid": message_id,
-                        "sealed": content.seal_json(plain),
-                        "tokens": content.search_tokens(workspace_id, plain),
-                    }
+                plain = content.open_json(token)
+            elif workspace_id in sealed and isinstance(value, dict):
+                plain = value
+            else:
+                continue
+            changes.append(
+                {
+                    "mid": message_id,
+                    "sealed": content.seal_json(plain),
+                    "tokens": content.search_tokens(workspace_id, plain),
+                }
+            )
+        if changes:  # the content and its search tokens together
+            stmt = (
+                update(messages)
+                .where(messages.c.id == bindparam("mid"))
+                .values(
+                    content=bindparam("sealed", type_=JSON()),
+                    search_tokens=bindparam("tokens", type_=Text()),
                 )
-            if changes:
-                stmt = (
-                    update(messages)
-                    .where(messages.c.id == bindparam("mid"))
-                    .values(
-                        content=bindparam("sealed", type_=JSON()),
-                        search_tokens=bindparam("tokens", type_=Text()),
-                    )
-                )
-                await (await session.connection()).execute(stmt, changes)
-            rewritten += len(changes)
-            after = rows[-1][0]
-        log.info("content_rotation_progress", kind="messages", after_id=after, rewritten=rewritten)
+            )
+            await (await session.connection()).execute(stmt, changes)
+        return len(changes)
+
+    return await _in_batches(sessionmaker, "messages", page, rewrite)
 
 
 async def _rotate_texts(sessionmaker: Sessionmaker, column: Column[Any], batch: int) -> int:
     """An `EncryptedText` column (previews, file names) of a table with `id` and `workspace_id`."""
     ring = content.keyring()
     table = column.table
-    stored = type_coerce(column, Text)
-    rewritten, after = 0, 0
-    while True:
-        async with unit_of_work(sessionmaker) as session:
-            rows = (
-                await session.execute(
-                    select(table.c.id, table.c.workspace_id, stored)
-                    .where(table.c.id > after)
-                    .order_by(table.c.id)
-                    .limit(batch)
-                )
-            ).all()
-            if not rows:
-                return rewritten
-            sealed = await sealing.encrypting(session, {row[1] for row in rows})
-            changes: list[dict[str, Any]] = []
-            for row_id, workspace_id, value in rows:
-                if not value:
-                    continue
-                key_id = content.text_key_id(value)
-                if key_id == ring.current_id or (key_id is None and workspace_id not in sealed):
-                    continue
-                changes.append({"rid": row_id, "sealed": content.seal_text(content.open_text(value))})
-            if changes:
-                stmt = (
-                    update(table)
-                    .where(table.c.id == bindparam("rid"))
-                    .values({column.name: bindparam("sealed", type_=Text())})
-                )
-                await (await session.connection()).execute(stmt, changes)
-            rewritten += len(changes)
-            after = rows[-1][0]
+
+    def page(after: int) -> Select[Any]:
+        return (
+            select(table.c.id, table.c.workspace_id, type_coerce(column, Text))
+            .where(table.c.id > after)
+            .order_by(table.c.id)
+            .limit(batch)
+        )
+
+    async def rewrite(session: AsyncSession, rows: Sequence[Any]) -> int:
+        sealed = await sealing.encrypting(session, {row[1] for row in rows})
+        changes: list[dict[str, Any]] = []
+        for row_id, workspace_id, value in rows:
+            if not value:
+                continue
+            key_id = content.text_key_id(value)
+            if key_id == ring.current_id or (key_id is None and workspace_id not in sealed):
+                continue
+            changes.append({"rid": row_id, "sealed": content.seal_text(content.open_text(value))})
+        return await _update_by_id(session, column, Text(), changes)
+
+    return await _in_batches(sessionmaker, column.name, page, rewrite)
 
 
 async def _rotate_webhook_bodies(sessionmaker: Sessionmaker, batch: int) -> int:
@@ -150,38 +185,32 @@ async def _rotate_webhook_bodies(sessionmaker: Sessionmaker, batch: int) -> int:
     events = table_of(WebhookEvent)
     stored = type_coerce(events.c.body, LargeBinary)
     magic = len(content.BYTES_MAGIC)
-    rewritten, after = 0, 0
-    while True:
-        async with unit_of_work(sessionmaker) as session:
-            # Only the header is read to decide; a body is fetched whole only when it is rewritten.
-            rows = (
-                await session.execute(
-                    select(events.c.id, type_coerce(func.substr(stored, 1, magic + 256), LargeBinary))
-                    .where(events.c.id > after)
-                    .order_by(events.c.id)
-                    .limit(batch)
-                )
-            ).all()
-            if not rows:
-                return rewritten
-            wanted = []
-            for event_id, head in rows:
-                key_id = content.bytes_key_id(bytes(head))
-                if key_id == ring.current_id:
-                    continue
-                if key_id is None and not (cipher is not None and cipher.seal_webhook_bodies):
-                    continue
-                wanted.append(event_id)
-            if wanted:
-                changes = await _resealed_bodies(session, wanted)
-                stmt = (
-                    update(events)
-                    .where(events.c.id == bindparam("eid"))
-                    .values(body=bindparam("sealed", type_=LargeBinary()))
-                )
-                await (await session.connection()).execute(stmt, changes)
-                rewritten += len(changes)
-            after = rows[-1][0]
+
+    def page(after: int) -> Select[Any]:
+        # Only the header is read to decide; a body is fetched whole only when it is rewritten.
+        return (
+            select(events.c.id, type_coerce(func.substr(stored, 1, magic + 256), LargeBinary))
+            .where(events.c.id > after)
+            .order_by(events.c.id)
+            .limit(batch)
+        )
+
+    async def rewrite(session: AsyncSession, rows: Sequence[Any]) -> int:
+        wanted = []
+        for event_id, head in rows:
+            key_id = content.bytes_key_id(bytes(head))
+            if key_id == ring.current_id:
+                continue
+            if key_id is None and not (cipher is not None and cipher.seal_webhook_bodies):
+                continue
+            wanted.append(event_id)
+        if not wanted:
+            return 0
+        return await _update_by_id(
+            session, events.c.body, LargeBinary(), await _resealed_bodies(session, wanted)
+        )
+
+    return await _in_batches(sessionmaker, "webhook_bodies", page, rewrite)
 
 
 async def _resealed_bodies(session: AsyncSession, event_ids: list[int]) -> list[dict[str, Any]]:
@@ -191,7 +220,7 @@ async def _resealed_bodies(session: AsyncSession, event_ids: list[int]) -> list[
     )
     ad = content.WEBHOOK_AD
     return [
-        {"eid": event_id, "sealed": content.seal_bytes(content.open_bytes(bytes(body), ad), ad)}
+        {"rid": event_id, "sealed": content.seal_bytes(content.open_bytes(bytes(body), ad), ad)}
         for event_id, body in rows
     ]
 
