@@ -21,7 +21,8 @@ from layanify.config import Settings
 from layanify.crypto import content
 from layanify.models import Base
 from tests.api.test_token_secrecy import bytes_from_another_process
-from tests.conftest import fixture, make_settings
+from tests.conftest import fixture
+from tests.media.conftest import media_dir, media_settings  # noqa: F401
 from tests.sending.conftest import live, sim, sim_config, simulator  # noqa: F401
 
 # The human text of a message, wherever a type carries it (content of every type, file names).
@@ -101,29 +102,9 @@ def assert_not_in(raw: bytes, secrets: list[str]) -> None:
 
 
 @pytest.fixture
-def media_dir(tmp_path: Path) -> Path:
-    """Where this test's media files are stored."""
-    return tmp_path / "media"
-
-
-@pytest.fixture
-def live_settings(database_url: str, media_dir: Path) -> Settings:
+def live_settings(database_url: str, media_dir: Path) -> Settings:  # noqa: F811 - the imported fixture
     """The product with its workers (downloader included) against the simulator, media under the test."""
-    return make_settings(
-        database_url,
-        in_process_workers=1,
-        outbox_poll_seconds=0.05,
-        outbox_retry_base_seconds=0.05,
-        outbox_retry_max_seconds=0.2,
-        outbox_reconcile_seconds=2.0,
-        pair_rate="100 per minute",
-        connection_check_seconds=0,
-        worker_coalesce_seconds=0.0,
-        media_dir=media_dir,
-        media_poll_seconds=0.05,
-        media_retry_base_seconds=0.05,
-        media_max_attempts=1,
-    )
+    return media_settings(database_url, media_dir, media_max_attempts=1)
 
 
 @pytest.fixture(autouse=True)

@@ -52,8 +52,7 @@ def sim_config() -> SimulatorConfig:
     )
 
 
-@pytest.fixture
-def live_settings(database_url: str) -> Settings:
+def live_product_settings(database_url: str, **overrides: Any) -> Settings:
     """The product with its in-process workers on, fast retries, no periodic connection checks."""
     return make_settings(
         database_url,
@@ -65,7 +64,14 @@ def live_settings(database_url: str) -> Settings:
         pair_rate="100 per minute",
         connection_check_seconds=0,
         worker_coalesce_seconds=0.0,
+        **overrides,
     )
+
+
+@pytest.fixture
+def live_settings(database_url: str) -> Settings:
+    """The product with its in-process workers on, fast retries, no periodic connection checks."""
+    return live_product_settings(database_url)
 
 
 @pytest.fixture
