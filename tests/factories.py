@@ -74,6 +74,18 @@ async def add_member(
         return key
 
 
+async def agent_headers(sessionmaker: Sessionmaker, workspace: str = "Toko Budi") -> dict[str, str]:
+    """An agent (not an owner) of the workspace: the Authorization header of their API key."""
+    key = await add_member(
+        sessionmaker,
+        email="agen@tokobudi.id",
+        password="kopi-toko-12345",
+        workspace=workspace,
+        role=Role.AGENT,
+    )
+    return {"Authorization": f"Bearer {key}"}
+
+
 def text_message(
     wamid: str,
     body: str,

@@ -11,7 +11,6 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import JSON, Text, select, type_coerce
 
 from layanify.accounts import service as accounts
-from layanify.accounts.models import Role
 from layanify.app import create_app
 from layanify.config import Settings
 from layanify.conversations.models import Conversation
@@ -129,13 +128,7 @@ async def test_turning_encryption_off_stores_new_content_plain_and_old_content_s
 async def test_only_an_owner_changes_it_and_every_member_can_see_it(
     client: httpx.AsyncClient, tenant: Tenant, sessionmaker: Sessionmaker
 ) -> None:
-    agent = {
-        "Authorization": "Bearer "
-        + await factories.add_member(
-            sessionmaker, email="agen@tokobudi.id", password="kopi-toko-12345", workspace="Toko Budi",
-            role=Role.AGENT,
-        )
-    }  # fmt: skip
+    agent = await factories.agent_headers(sessionmaker)
     refused = await client.patch(
         "/api/v1/workspace/encryption", json={"content_encryption": True}, headers=agent
     )

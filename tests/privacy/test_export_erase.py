@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
-from layanify.accounts.models import Role
 from layanify.audit.models import AuditEntry
 from layanify.cli.main import app as cli
 from layanify.config import get_settings
@@ -208,14 +207,7 @@ async def test_only_owners_export_and_erase(
 ) -> None:
     await webhook.deliver("text")
     contact_id = (await client.get("/api/v1/contacts", headers=tenant.headers)).json()["data"][0]["id"]
-    key = await factories.add_member(
-        sessionmaker,
-        email="agen@tokobudi.id",
-        password="kopi-toko-45",
-        workspace="Toko Budi",
-        role=Role.AGENT,
-    )
-    agent = {"Authorization": f"Bearer {key}"}
+    agent = await factories.agent_headers(sessionmaker)
     assert (await client.get(f"/api/v1/contacts/{contact_id}/export", headers=agent)).status_code == 403
     assert (
         await client.delete(f"/api/v1/contacts/{contact_id}?confirm=true", headers=agent)

@@ -14,7 +14,6 @@ import time_machine
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from layanify.accounts.models import Role
 from layanify.audit.models import AuditEntry
 from layanify.cli.main import app as cli
 from layanify.config import get_settings
@@ -157,14 +156,7 @@ async def test_only_owners_set_the_policy_and_values_are_checked(
     saved = await put_policy(client, tenant, messages_days=365, media_days=None)
     assert saved.json()["messages_days"] == 365
     assert saved.json()["media_days"] is None
-    key = await factories.add_member(
-        sessionmaker,
-        email="agen@tokobudi.id",
-        password="kopi-toko-45",
-        workspace="Toko Budi",
-        role=Role.AGENT,
-    )
-    agent = {"Authorization": f"Bearer {key}"}
+    agent = await factories.agent_headers(sessionmaker)
     assert (await client.put("/api/v1/retention", json={}, headers=agent)).status_code == 403
     assert (await client.get("/api/v1/retention", headers=agent)).json()["messages_days"] == 365
 
