@@ -53,6 +53,22 @@ async def test_out_of_order_statuses_end_at_read_and_keep_every_report(
     assert message["status_times"]["delivered"] == at(1764000110)
 
 
+async def test_reports_timed_in_the_same_second_are_listed_by_rank(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant
+) -> None:
+    # Meta's timestamps are whole seconds: a quick reader's sent, delivered and read can share one.
+    message_id = await factories.create_outbound_message(sessionmaker, tenant, wamid=WAMID)
+    reports = []
+    for name in ("status_read", "status_delivered", "status_sent"):
+        report = fixture(name)
+        report["entry"][0]["changes"][0]["value"]["statuses"][0]["timestamp"] = "1764000100"
+        reports.append(report)
+    await webhook.deliver(*reports)
+    message = await get_message(webhook.client, tenant, message_id)
+    assert message["status"] == "read"
+    assert [h["status"] for h in message["status_history"]] == ["sent", "delivered", "read"]
+
+
 async def test_read_skipping_delivered_is_read(
     webhook: WebhookPoster, sessionmaker: Sessionmaker, tenant: Tenant
 ) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import defer
 
 from layanify.crypto import sealing
 from layanify.db.sql import insert_ignoring_conflicts, one_of, table_of
-from layanify.messaging.models import ChatAction, Message, MessageStatusEvent
+from layanify.messaging.models import STATUS_RANK, ChatAction, Message, MessageStatusEvent
 from layanify.numbers.models import WhatsAppNumber
 
 
@@ -73,13 +73,19 @@ async def link_status_event(session: AsyncSession, status_event_id: int, message
 
 
 async def status_history(session: AsyncSession, message_ids: list[int]) -> list[MessageStatusEvent]:
-    """Status reports of the given messages, in the order Meta timed them."""
+    """Status reports of the given messages, in the order Meta timed them.
+
+    Meta's timestamps are whole seconds, and a message is often sent and delivered (even read) within
+    one: reports timed alike are ordered by rank (sent before delivered before read), not by when their
+    webhooks happened to be stored.
+    """
     if not message_ids:
         return []
+    rank = case(STATUS_RANK, value=MessageStatusEvent.status, else_=len(STATUS_RANK))
     result = await session.execute(
         select(MessageStatusEvent)
         .where(MessageStatusEvent.message_id.in_(message_ids))
-        .order_by(MessageStatusEvent.timestamp, MessageStatusEvent.id)
+        .order_by(MessageStatusEvent.timestamp, rank, MessageStatusEvent.id)
     )
     return list(result.scalars())
 
