@@ -37,13 +37,27 @@ def test_expensive_events_shrink_the_batch_but_never_below_the_minimum() -> None
     assert run_batches(BatchSizer(2, 0.025), 0.030, 0.010)[-1] == 2  # a configured maximum below it wins
 
 
-def test_batches_are_full_while_latency_does_not_matter() -> None:
-    receipts_arriving = False
-    sizer = BatchSizer(100, 0.025, lambda: receipts_arriving)
+def test_batches_are_full_while_no_receipt_arrives() -> None:
+    rate = 0.0
+    sizer = BatchSizer(100, 0.025, lambda: rate)
     run_batches(sizer, 0.011, 0.00024)
     assert sizer.size() == 100  # a backlog with nobody waiting drains fastest in full batches
-    receipts_arriving = True
+    rate = 5000.0
     assert sizer.size() < 100
+
+
+def test_a_batch_keeps_about_the_same_number_of_receipts_waiting() -> None:
+    rate = 5000.0
+    sizer = BatchSizer(500, 0.040, lambda: rate)
+    assert sizer.budget() == 0.040  # 100 receipts would wait 20 ms: the budget itself holds
+    fast = run_batches(sizer, 0.011, 0.0005)[-1]
+    rate = 1000.0
+    assert sizer.budget() == 0.1  # 100 receipts: 100 ms, no more than 2.5 × the budget
+    slow = run_batches(sizer, 0.011, 0.0005)[-1]
+    assert slow > 2 * fast  # fewer receipts arriving: longer batches, less overhead per event
+    rate = 100.0
+    assert sizer.budget() == 0.1
+    assert BatchSizer(500, 0.040).budget() == 0.040  # a separate worker knows no rate: the budget
 
 
 def test_a_change_in_cost_is_followed() -> None:

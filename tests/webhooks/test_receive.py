@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.models import WebhookEvent
 from layanify.whatsapp.signature import sign
-from tests.conftest import APP_SECRET, VERIFY_TOKEN, WebhookPoster, fixture_bytes
+from tests.conftest import APP_SECRET, BACKEND, VERIFY_TOKEN, WebhookPoster, fixture_bytes
 
 URL = "/api/webhooks/whatsapp"
 
@@ -138,7 +140,7 @@ async def test_bad_requests_do_not_affect_what_is_stored(
 async def test_event_that_cannot_be_stored_gets_503_so_meta_retries(
     webhook: WebhookPoster, sessionmaker: Sessionmaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def database_down(self: EventWriter, batch: object) -> list[int]:
+    async def database_down(self: EventWriter, *rows_and_connection: object) -> list[int]:
         raise ConnectionError("database is down")
 
     monkeypatch.setattr(EventWriter, "_insert", database_down)
@@ -154,8 +156,6 @@ async def test_event_that_cannot_be_stored_gets_503_so_meta_retries(
 async def test_concurrent_posts_are_each_stored_once(
     webhook: WebhookPoster, sessionmaker: Sessionmaker
 ) -> None:
-    import asyncio
-
     bodies = [fixture_bytes("text").replace(b"Halo", f"Halo {i}".encode()) for i in range(50)]
     responses = await asyncio.gather(*(webhook.post(b) for b in bodies))
     assert {r.status_code for r in responses} == {200}
@@ -172,3 +172,41 @@ async def test_unconfigured_app_secret_refuses_instead_of_trusting(
     assert response.status_code == 401
     assert "WHATSAPP_APP_SECRET" in response.json()["error"]["message"]
     assert await stored_events(sessionmaker) == []
+
+
+@pytest.mark.skipif(
+    BACKEND != "postgresql", reason="the receipt writer's own connection is PostgreSQL's path"
+)
+async def test_receipts_survive_the_database_dropping_the_writers_connection(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, engine: AsyncEngine
+) -> None:
+    assert (await webhook.post("text")).status_code == 200
+    # What a PostgreSQL restart or an idle timeout does to the writer's connection between two webhooks.
+    async with engine.connect() as connection:
+        killed = await connection.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE '%WITH ORDINALITY%'"
+                " AND pid <> pg_backend_pid()"
+            )
+        )
+    assert killed == 1
+    await asyncio.sleep(0.2)
+    assert (await webhook.post("image")).status_code == 200
+    assert len(await stored_events(sessionmaker)) == 2
+
+
+async def test_each_request_learns_the_id_of_its_own_row(
+    engine: AsyncEngine, sessionmaker: Sessionmaker
+) -> None:
+    writer = EventWriter(engine, max_batch=64)
+    await writer.start()
+    try:
+        bodies = [fixture_bytes("text").replace(b"Halo", f"Halo {i}".encode()) for i in range(200)]
+        ids = await asyncio.gather(*(writer.store(body) for body in bodies))
+    finally:
+        await writer.stop()
+    async with unit_of_work(sessionmaker) as session:
+        rows = (await session.execute(select(WebhookEvent.id, WebhookEvent.body))).all()
+        stored = {event_id: body for event_id, body in rows}
+    assert [stored[event_id] for event_id in ids] == bodies

@@ -33,34 +33,48 @@ MAX_BACKOFF_SECONDS = 3600.0
 
 
 class BatchSizer:
-    """How many events the next batch claims, so that one batch takes about `budget` seconds.
+    """How many events the next batch claims, so that one batch takes about its time budget.
 
     On SQLite a batch holds the single write lock, and every webhook receipt waits for the whole
     batch (decision 32). With a budget, the size follows the measured cost of an event (moving average
     of batch time / events, which includes the per-batch overhead, so the size settles where overhead
-    + size × cost fits the budget). Without
-    one — or while `latency_matters()` is false, e.g. no receipt arrived lately — batches are full:
-    fewer, bigger transactions drain a backlog fastest.
+    + size × cost fits the budget). Without one — or while `receipt_rate()` is 0, no receipt arrived
+    lately — batches are full: fewer, bigger transactions drain a backlog fastest.
+
+    With `receipt_rate`, the budget bounds how many receipts a batch keeps waiting rather than only how
+    long: `DELAYED_RECEIPTS / rate`, between the budget and STRETCH times it. At a few hundred webhooks
+    a second a longer batch delays few of them and costs less per event (the ~11 ms a batch costs
+    whatever its size is spread wider); at thousands a second the budget itself holds.
     """
 
     SMOOTHING = 0.3
     MINIMUM = 4
+    DELAYED_RECEIPTS = 100.0
+    STRETCH = 2.5
 
     def __init__(
-        self, maximum: int, budget: float | None, latency_matters: Callable[[], bool] | None = None
+        self, maximum: int, budget: float | None, receipt_rate: Callable[[], float] | None = None
     ) -> None:
         self._maximum = maximum
         self._budget = budget
-        self._latency_matters = latency_matters
+        self._receipt_rate = receipt_rate
         self._per_event: float | None = None
+
+    def budget(self) -> float | None:
+        """The time the next batch may take (None: no limit, full batches)."""
+        if self._budget is None or self._receipt_rate is None:
+            return self._budget
+        rate = self._receipt_rate()
+        if rate <= 0:
+            return None
+        return min(max(self.DELAYED_RECEIPTS / rate, self._budget), self._budget * self.STRETCH)
 
     def size(self) -> int:
         """The number of events to claim now."""
-        if self._budget is None or self._per_event is None:
+        budget = self.budget()
+        if budget is None or self._per_event is None:
             return self._maximum
-        if self._latency_matters is not None and not self._latency_matters():
-            return self._maximum
-        fitting = int(self._budget / self._per_event)
+        fitting = int(budget / self._per_event)
         return max(min(self.MINIMUM, self._maximum), min(self._maximum, fitting))
 
     def observe(self, events: int, seconds: float) -> None:
@@ -89,18 +103,19 @@ class WebhookWorker:
         name: str = "worker",
         gate: WriteGate | None = None,
         receipts_busy: Callable[[], bool] | None = None,
-        receipts_recent: Callable[[], bool] | None = None,
+        receipt_rate: Callable[[], float] | None = None,
         on_automation: Callable[[], None] | None = None,
         broker: Broker | None = None,
     ) -> None:
-        """`receipts_busy` (in-process workers): while it is true, receipts go first; `receipts_recent`:
-        receipts arrived lately, so batches keep to `worker_batch_budget_ms`. `on_automation` is called
-        after a commit that queued automated replies or read/typing calls (wakes their senders).
+        """`receipts_busy` (in-process workers): while it is true, receipts go first; `receipt_rate`:
+        webhooks a second lately, which sets the batches' time budget on SQLite (`BatchSizer`).
+        `on_automation` is called after a commit that queued automated replies or read/typing calls
+        (wakes their senders).
         `broker` gets the real-time events of each committed batch (none without one)."""
         # Only SQLite's single write lock makes receipts wait for a whole batch. On PostgreSQL (row locks)
         # they commit beside it, and an in-process worker yields the event loop at every statement.
         budget = (settings.worker_batch_budget_ms / 1000 or None) if settings.is_sqlite else None
-        self._sizer = BatchSizer(settings.worker_batch_size, budget, receipts_recent)
+        self._sizer = BatchSizer(settings.worker_batch_size, budget, receipt_rate)
         self._last_batch_full = False
         self._last_batch_seconds = 0.0
         self._shares_file = settings.is_sqlite and receipts_busy is None
