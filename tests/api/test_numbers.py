@@ -8,20 +8,25 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select, update
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from layanify.accounts.models import Role
-from layanify.app import create_app
 from layanify.config import Settings
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.numbers.models import WhatsAppNumber
 from layanify.simulator import Simulator
-from layanify.whatsapp.client import GraphClient
 from tests import factories
 from tests.conftest import Tenant, WebhookPoster
-from tests.sending.conftest import TOKEN, LateASGITransport, live_settings, sim, sim_config, simulator  # noqa: F401
+from tests.sending.conftest import (  # noqa: F401
+    TOKEN,
+    LateASGITransport,
+    live_settings,
+    running_product,
+    sim,
+    sim_config,
+    simulator,
+)
 
 NUMBERS = "/api/v1/numbers"
 NEW_PHONE_NUMBER_ID = "109876543210987"
@@ -323,24 +328,12 @@ async def live(
     tenant: Tenant,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The product talking to the simulator (through the gate), as the tenant's owner."""
-    to_product = sim[1]
-    graph = GraphClient(
-        base_url="http://sim.test",
-        version="v23.0",
-        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=gate)),
-    )
-    application = create_app(live_settings, migrate=False, graph_client=graph)
-    to_product.app = application
-    async with (
-        LifespanManager(application),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application),
-            base_url="http://product.test",
-            headers=tenant.headers,
-        ) as client,
+    through_gate = httpx.ASGITransport(app=gate)
+    async with running_product(live_settings, sim, tenant, graph_transport=lambda _: through_gate) as (
+        _,
+        client,
     ):
         yield client
-    await graph.aclose()
 
 
 async def test_a_working_connection_is_approved_and_connected(
