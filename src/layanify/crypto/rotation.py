@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    ColumnElement,
     LargeBinary,
-    Select,
+    Table,
     Text,
     bindparam,
     func,
@@ -71,15 +72,18 @@ async def rotate_content(
 async def _in_batches(
     sessionmaker: Sessionmaker,
     kind: str,
-    page: Callable[[int], Select[Any]],
+    table: Table,
+    columns: Sequence[ColumnElement[Any]],
+    batch: int,
     rewrite: Callable[[AsyncSession, Sequence[Any]], Awaitable[int]],
 ) -> int:
-    """Walk a table in id order, one transaction a page: `page(after)` selects the next rows (id
-    first), `rewrite` re-encrypts what needs it in that transaction and says how many it rewrote."""
+    """Walk `table` in id order, `batch` rows and one transaction a page: each row is its id then
+    `columns`; `rewrite` re-encrypts what needs it in that transaction and says how many it rewrote."""
     rewritten, after = 0, 0
     while True:
         async with unit_of_work(sessionmaker) as session:
-            rows = (await session.execute(page(after))).all()
+            page = select(table.c.id, *columns).where(table.c.id > after).order_by(table.c.id).limit(batch)
+            rows = (await session.execute(page)).all()
             if not rows:
                 return rewritten
             rewritten += await rewrite(session, rows)
@@ -107,14 +111,6 @@ async def _rotate_messages(sessionmaker: Sessionmaker, batch: int) -> int:
     ring = content.keyring()
     messages = table_of(Message)
     stored = type_coerce(messages.c.content, JSON)  # the stored form, not decrypted
-
-    def page(after: int) -> Select[Any]:
-        return (
-            select(messages.c.id, messages.c.workspace_id, stored)
-            .where(messages.c.id > after)
-            .order_by(messages.c.id)
-            .limit(batch)
-        )
 
     async def rewrite(session: AsyncSession, rows: Sequence[Any]) -> int:
         sealed = await sealing.encrypting(session, {row[1] for row in rows})
@@ -148,21 +144,14 @@ async def _rotate_messages(sessionmaker: Sessionmaker, batch: int) -> int:
             await (await session.connection()).execute(stmt, changes)
         return len(changes)
 
-    return await _in_batches(sessionmaker, "messages", page, rewrite)
+    columns = [messages.c.workspace_id, stored]
+    return await _in_batches(sessionmaker, "messages", messages, columns, batch, rewrite)
 
 
 async def _rotate_texts(sessionmaker: Sessionmaker, column: Column[Any], batch: int) -> int:
     """An `EncryptedText` column (previews, file names) of a table with `id` and `workspace_id`."""
     ring = content.keyring()
     table = column.table
-
-    def page(after: int) -> Select[Any]:
-        return (
-            select(table.c.id, table.c.workspace_id, type_coerce(column, Text))
-            .where(table.c.id > after)
-            .order_by(table.c.id)
-            .limit(batch)
-        )
 
     async def rewrite(session: AsyncSession, rows: Sequence[Any]) -> int:
         sealed = await sealing.encrypting(session, {row[1] for row in rows})
@@ -176,7 +165,8 @@ async def _rotate_texts(sessionmaker: Sessionmaker, column: Column[Any], batch: 
             changes.append({"rid": row_id, "sealed": content.seal_text(content.open_text(value))})
         return await _update_by_id(session, column, Text(), changes)
 
-    return await _in_batches(sessionmaker, column.name, page, rewrite)
+    columns = [table.c.workspace_id, type_coerce(column, Text)]
+    return await _in_batches(sessionmaker, column.name, table, columns, batch, rewrite)
 
 
 async def _rotate_webhook_bodies(sessionmaker: Sessionmaker, batch: int) -> int:
@@ -186,14 +176,8 @@ async def _rotate_webhook_bodies(sessionmaker: Sessionmaker, batch: int) -> int:
     stored = type_coerce(events.c.body, LargeBinary)
     magic = len(content.BYTES_MAGIC)
 
-    def page(after: int) -> Select[Any]:
-        # Only the header is read to decide; a body is fetched whole only when it is rewritten.
-        return (
-            select(events.c.id, type_coerce(func.substr(stored, 1, magic + 256), LargeBinary))
-            .where(events.c.id > after)
-            .order_by(events.c.id)
-            .limit(batch)
-        )
+    # Only the header is read to decide; a body is fetched whole only when it is rewritten.
+    head = type_coerce(func.substr(stored, 1, magic + 256), LargeBinary)
 
     async def rewrite(session: AsyncSession, rows: Sequence[Any]) -> int:
         wanted = []
@@ -210,7 +194,7 @@ async def _rotate_webhook_bodies(sessionmaker: Sessionmaker, batch: int) -> int:
             session, events.c.body, LargeBinary(), await _resealed_bodies(session, wanted)
         )
 
-    return await _in_batches(sessionmaker, "webhook_bodies", page, rewrite)
+    return await _in_batches(sessionmaker, "webhook_bodies", events, [head], batch, rewrite)
 
 
 async def _resealed_bodies(session: AsyncSession, event_ids: list[int]) -> list[dict[str, Any]]:
