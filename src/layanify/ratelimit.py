@@ -187,17 +187,18 @@ class RedisSpacer:
     async def turn(self, key: str, interval: float, within: float) -> bool:
         """Reserve the next slot shared by every process, then wait for it (again, if woken late)."""
         loop = asyncio.get_running_loop()
-        for attempt in range(self.LATE_RETRIES + 1):
+        retries = self.LATE_RETRIES
+        while True:
             wait = await self.reserve(key, interval, within)
             if wait is None:
                 return False
             due = loop.time() + wait
             if wait > 0:
                 await self._sleep(wait)
-            if loop.time() - due <= interval / 2 or attempt == self.LATE_RETRIES:
+            if loop.time() - due <= interval / 2 or retries == 0:
                 return True
+            retries -= 1
             self.late_retakes += 1
-        return True  # pragma: no cover - the loop always returns
 
     async def aclose(self) -> None:
         """Close the connection pool."""
