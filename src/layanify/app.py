@@ -171,9 +171,7 @@ def create_app(
                 settings,
                 name=f"in-process-{i}",
                 gate=gate,
-                # On SQLite receipts pile up behind the worker's own batch (one write lock): a pile there
-                # is no surge, and holding the worker back for it only slows processing down.
-                receipts_busy=writer.busy if settings.is_sqlite else writer.pressed,
+                receipts_busy=writer.pressed,
                 receipt_rate=writer.receipt_rate,
                 on_automation=wake_automation,
                 broker=broker,

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import math
 import sqlite3
 import time
 from collections.abc import Callable
@@ -81,6 +82,9 @@ class EventWriter:
         self._storing = 0
         self._waiting = 0
         self._surge_at = -1e9
+        # On SQLite receipts pile up behind a worker's batch (one write lock): a pile there is no surge,
+        # and holding the worker back for it only slowed processing down (decision 34).
+        self._surge_waiting = math.inf if engine.dialect.name == "sqlite" else self.SURGE_WAITING
         self._last_received = -1e9
         self._gap = 1.0  # moving average of the time between two webhooks, in seconds
 
@@ -124,21 +128,13 @@ class EventWriter:
         moment between two batches even when the server is saturated, and a worker let in then takes the
         core for a whole batch: under a surge, processing got about half of the CPU and acknowledgements
         fell by a third. Many receipts waiting at once is the sign of a surge (at 1,000 webhooks/s one or
-        two wait at a time), and it holds the worker back until the surge has passed.
+        two wait at a time), and it holds the worker back until the surge has passed. Not on SQLite.
         """
         return self.busy() or time.monotonic() - self._surge_at < self.SURGE_HOLD_SECONDS
 
-    def received_within(self, seconds: float) -> bool:
-        """True when a webhook arrived in the last `seconds`."""
-        return time.monotonic() - self._last_received < seconds
-
     def receipt_rate(self) -> float:
         """Webhooks a second lately (a moving average over the last ~50 arrivals); 0 when none came in 1 s."""
-        return 1.0 / self._gap if self.received_lately() else 0.0
-
-    def received_lately(self) -> bool:
-        """True when a webhook arrived in the last second: in-process workers on SQLite keep batches short."""
-        return self.received_within(1.0)
+        return 1.0 / self._gap if time.monotonic() - self._last_received < 1.0 else 0.0
 
     async def store(self, body: bytes) -> int:
         """Queue the body and wait until it is committed; returns the event id."""
@@ -153,7 +149,7 @@ class EventWriter:
         self._queued.append(pending)
         self._arrived.set()
         self._waiting += 1
-        if self._waiting >= self.SURGE_WAITING:
+        if self._waiting >= self._surge_waiting:
             self._surge_at = self._last_received
         try:
             return await pending.done
