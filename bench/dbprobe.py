@@ -19,6 +19,7 @@ import asyncpg
 
 from layanify.config import Settings
 from layanify.crypto import content
+from layanify.webhooks.ingest import open_receipts, receipts_file
 
 DISCARD_NOTE = "bench: discarded between phases"
 
@@ -104,11 +105,18 @@ class Inspector(ABC):
 
 
 class SqliteInspector(Inspector):
-    """sqlite3 on a worker thread, one connection, WAL readers never block the server's writer."""
+    """sqlite3 on a worker thread, one connection, WAL readers never block the server's writer.
+
+    Receipts are committed to the database's receipts file and moved into `webhook_events` by the
+    workers (decision 35): it is attached as `stage`, and a receipt waiting there counts as stored and
+    pending.
+    """
 
     def __init__(self, path: Path) -> None:
+        open_receipts(receipts_file(path)).close()  # created as the server would, if it is not there yet
         self._connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         self._connection.execute("PRAGMA busy_timeout=30000")
+        self._connection.execute("ATTACH DATABASE ? AS stage", (str(receipts_file(path)),))
         self._lock = threading.Lock()
 
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -120,19 +128,26 @@ class SqliteInspector(Inspector):
 
     async def sample(self, at: float) -> Sample:
         rows = await self._query(
-            "SELECT (SELECT coalesce(max(id), 0) FROM webhook_events),"
-            " (SELECT count(*) FROM webhook_events WHERE status = 'pending'),"
+            "SELECT max((SELECT coalesce(max(id), 0) FROM webhook_events),"
+            " (SELECT coalesce(max(id), 0) FROM stage.received)),"
+            " (SELECT count(*) FROM webhook_events WHERE status = 'pending')"
+            " + (SELECT count(*) FROM stage.received),"
             " (SELECT count(*) FROM messages)"
         )
         max_id, pending, messages = rows[0]
         return Sample(at, int(max_id), int(pending), int(messages))
 
     async def events(self) -> int:
-        return int((await self._query("SELECT count(*) FROM webhook_events"))[0][0])
+        rows = await self._query(
+            "SELECT (SELECT count(*) FROM webhook_events) + (SELECT count(*) FROM stage.received)"
+        )
+        return int(rows[0][0])
 
     async def pending_between(self, low: int, high: int) -> int:
         rows = await self._query(
-            "SELECT count(*) FROM webhook_events WHERE id > ? AND id <= ? AND status = 'pending'", (low, high)
+            "SELECT (SELECT count(*) FROM webhook_events WHERE id > ?1 AND id <= ?2 AND status = 'pending')"
+            " + (SELECT count(*) FROM stage.received WHERE id > ?1 AND id <= ?2)",
+            (low, high),
         )
         return int(rows[0][0])
 
@@ -146,7 +161,8 @@ class SqliteInspector(Inspector):
 
     async def body_exists(self, body: bytes, after_id: int) -> bool:
         rows = await self._query(
-            "SELECT body FROM webhook_events WHERE id > ? AND length(body) IN (?, ?)",
+            "SELECT body FROM webhook_events WHERE id > ?1 AND length(body) IN (?2, ?3)"
+            " UNION ALL SELECT body FROM stage.received WHERE id > ?1 AND length(body) IN (?2, ?3)",
             (after_id, *stored_lengths(body)),
         )
         return any(is_stored_form(bytes(r[0]), body) for r in rows)
@@ -154,11 +170,23 @@ class SqliteInspector(Inspector):
     async def discard_pending(self) -> int:
         def discard() -> int:
             with self._lock:
+                # Waiting receipts are moved as the workers would, but as discarded, then forgotten.
+                through = self._connection.execute(
+                    "SELECT coalesce(max(id), 0) FROM stage.received"
+                ).fetchone()[0]
+                moved = self._connection.execute(
+                    "INSERT INTO webhook_events"
+                    " (id, received_at, body, status, attempts, next_attempt_at, last_error)"
+                    " SELECT id, received_at, body, 'failed', 0, received_at, ? FROM stage.received"
+                    " WHERE id <= ? ON CONFLICT (id) DO NOTHING",
+                    (DISCARD_NOTE, through),
+                ).rowcount
+                self._connection.execute("DELETE FROM stage.received WHERE id <= ?", (through,))
                 cursor = self._connection.execute(
                     "UPDATE webhook_events SET status = 'failed', last_error = ? WHERE status = 'pending'",
                     (DISCARD_NOTE,),
                 )
-                return cursor.rowcount
+                return int(moved) + cursor.rowcount
 
         return await asyncio.to_thread(discard)
 

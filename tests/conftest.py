@@ -7,8 +7,10 @@ PostgreSQL is asked for but unreachable, every test is skipped and the run says 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from argon2 import PasswordHasher
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -32,6 +34,9 @@ from layanify.db.engine import create_engine, create_sessionmaker
 from layanify.db.migrate import upgrade
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.models import Base
+from layanify.webhooks import service as webhooks_service
+from layanify.webhooks.ingest import ReceiptStage, receipts_file
+from layanify.webhooks.models import WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
 from layanify.whatsapp.signature import sign
 from tests import factories
@@ -130,6 +135,17 @@ def sessionmaker(engine: AsyncEngine) -> Sessionmaker:
     return create_sessionmaker(engine)
 
 
+def _empty_receipts_file(engine: AsyncEngine) -> None:
+    """On SQLite, receipts not yet handed to a worker wait in a file of their own (decision 35)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database:
+        return
+    path = receipts_file(Path(database))
+    if path.exists():
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as connection, connection:
+            connection.execute("DELETE FROM received")
+
+
 @pytest.fixture(autouse=True)
 async def _empty_database(engine: AsyncEngine) -> None:
     """Every test starts from empty tables (the schema stays). tests/unit overrides this with nothing."""
@@ -138,6 +154,7 @@ async def _empty_database(engine: AsyncEngine) -> None:
     # and PostgreSQL may pick this TRUNCATE (which locks every table) as a deadlock victim: try again.
     for attempt in range(5):
         try:
+            await asyncio.to_thread(_empty_receipts_file, engine)
             async with engine.begin() as connection:
                 if engine.dialect.name == "postgresql":
                     await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
@@ -214,6 +231,25 @@ async def other_tenant(sessionmaker: Sessionmaker) -> Tenant:
         phone_number_id="222222222222222",
         display_number="15550000000",
     )
+
+
+async def stored_events(sessionmaker: Sessionmaker) -> list[WebhookEvent]:
+    """Every event committed so far, oldest first.
+
+    On SQLite a receipt is committed to the receipts file and moved into `webhook_events` by the next
+    worker batch (decision 35): this moves what waits there first, as a worker would.
+    """
+    async with unit_of_work(sessionmaker) as session:
+        await webhooks_service.take_received(session)
+    async with unit_of_work(sessionmaker) as session:
+        return list((await session.execute(select(WebhookEvent).order_by(WebhookEvent.id))).scalars())
+
+
+def waiting_receipts(database_url: str) -> int:
+    """Receipts committed to a SQLite receipts file and not yet moved by a worker (0 on PostgreSQL)."""
+    if BACKEND != "sqlite":
+        return 0
+    return ReceiptStage.at(Path(database_url.split(":///", 1)[1])).count()
 
 
 class WebhookPoster:

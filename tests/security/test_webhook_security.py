@@ -10,15 +10,13 @@ import httpx
 import pytest
 import structlog
 import structlog.testing
-from sqlalchemy import func, select
 
 from layanify.config import Settings
-from layanify.db.session import Sessionmaker, unit_of_work
+from layanify.db.session import Sessionmaker
 from layanify.observability import get_logger
 from layanify.webhooks import routes as webhook_routes
-from layanify.webhooks.models import WebhookEvent
 from layanify.whatsapp.signature import sign
-from tests.conftest import APP_SECRET, Tenant, fixture_bytes
+from tests.conftest import APP_SECRET, Tenant, fixture_bytes, stored_events
 from tests.security.conftest import client_for, running_app
 
 URL = "/api/webhooks/whatsapp"
@@ -27,8 +25,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 async def events_stored(sessionmaker: Sessionmaker) -> int:
-    async with unit_of_work(sessionmaker) as session:
-        return int((await session.execute(select(func.count()).select_from(WebhookEvent))).scalar_one())
+    return len(await stored_events(sessionmaker))
 
 
 def signed(body: bytes) -> dict[str, str]:

@@ -13,10 +13,9 @@ from sqlalchemy import select
 
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.numbers.models import MessageTemplate, WhatsAppNumber
-from layanify.webhooks.models import WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
 from tests import factories
-from tests.conftest import Tenant, WebhookPoster, fixture
+from tests.conftest import Tenant, WebhookPoster, fixture, stored_events
 
 BUDI = "6281234567890"
 SITI = "6289876543210"
@@ -96,12 +95,6 @@ async def latest_event(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, A
     newest = (await events(client, tenant))[0]
     data: dict[str, Any] = await get_json(client, tenant, f"/api/v1/webhooks/events/{newest['id']}")
     return data
-
-
-async def stored_events(sessionmaker: Sessionmaker) -> list[WebhookEvent]:
-    """Every stored event, oldest first (events of no workspace are not visible through the API)."""
-    async with unit_of_work(sessionmaker) as session:
-        return list((await session.execute(select(WebhookEvent).order_by(WebhookEvent.id))).scalars())
 
 
 async def templates(sessionmaker: Sessionmaker) -> list[MessageTemplate]:

@@ -7,21 +7,16 @@ import json
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.models import WebhookEvent
 from layanify.whatsapp.signature import sign
-from tests.conftest import APP_SECRET, BACKEND, VERIFY_TOKEN, WebhookPoster, fixture_bytes
+from tests.conftest import APP_SECRET, BACKEND, VERIFY_TOKEN, WebhookPoster, fixture_bytes, stored_events
 
 URL = "/api/webhooks/whatsapp"
-
-
-async def stored_events(sessionmaker: Sessionmaker) -> list[WebhookEvent]:
-    async with unit_of_work(sessionmaker) as session:
-        return list((await session.execute(select(WebhookEvent).order_by(WebhookEvent.id))).scalars())
 
 
 async def test_handshake_echoes_the_bare_challenge(client: httpx.AsyncClient) -> None:
@@ -159,8 +154,7 @@ async def test_concurrent_posts_are_each_stored_once(
     bodies = [fixture_bytes("text").replace(b"Halo", f"Halo {i}".encode()) for i in range(50)]
     responses = await asyncio.gather(*(webhook.post(b) for b in bodies))
     assert {r.status_code for r in responses} == {200}
-    async with unit_of_work(sessionmaker) as session:
-        assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 50
+    assert len(await stored_events(sessionmaker)) == 50
 
 
 async def test_unconfigured_app_secret_refuses_instead_of_trusting(

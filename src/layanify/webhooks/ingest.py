@@ -13,6 +13,7 @@ import contextlib
 import functools
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,8 +64,9 @@ class EventWriter:
     ) -> None:
         """`in_flight` batches may commit at once (PostgreSQL overlaps them; SQLite has one writer).
 
-        With `sqlite_file`, receipts are written through the writer's own connection to that file;
-        otherwise (PostgreSQL) each writer task holds its own connection from the engine's pool.
+        With `sqlite_file` (the SQLite database), receipts are committed to that database's receipts file
+        (`SqliteReceiptFile`); otherwise (PostgreSQL) each writer task holds its own connection from the
+        engine's pool.
         """
         self._engine = engine
         self._sqlite = SqliteReceiptFile(sqlite_file) if sqlite_file is not None else None
@@ -202,9 +204,9 @@ class EventWriter:
     ) -> list[int]:
         if postgres is not None:
             return await postgres.insert(rows)
+        if self._sqlite is not None:  # its own file: no turn to wait for
+            return await self._sqlite.insert(rows)
         async with self._gate.turn():
-            if self._sqlite is not None:
-                return await self._sqlite.insert(rows)
             return await self._insert_orm(rows)
 
     async def _insert_orm(self, rows: list[tuple[datetime, bytes]]) -> list[int]:
@@ -293,19 +295,65 @@ class PostgresReceipts:
         self._connection, self._driver = connection, raw.driver_connection
 
 
-class SqliteReceiptFile:
-    """The receipt writer's own SQLite connection, used from one thread: a whole batch in one hop.
+def receipts_file(database: Path) -> Path:
+    """Where a SQLite database's webhook receipts wait for a worker: `<name>-receipts<suffix>` beside it."""
+    return database.with_name(f"{database.stem}-receipts{database.suffix}")
 
-    Through SQLAlchemy and aiosqlite a commit took ~2.7 ms of CPU (BEGIN, INSERT and COMMIT each a
-    thread round trip, plus SQLAlchemy's statement work), which dominated receipts at moderate rates, and
-    ordered RETURNING made SQLAlchemy insert row by row. Here BEGIN IMMEDIATE, the INSERT of every row
-    and COMMIT run in one call on a dedicated thread; inside the IMMEDIATE transaction nobody else
-    writes, so the rows are numbered from max(id). The row shape matches what SQLAlchemy stores
-    (timestamps as UTC `YYYY-MM-DD HH:MM:SS.ffffff`); the test suite reads these rows back through it.
+
+def open_receipts(path: Path) -> sqlite3.Connection:
+    """A connection with the product's pragmas; the receipts table is created on first use.
+
+    Set up with the usual 30 s busy timeout (switching to WAL or creating the table can meet a lock), then
+    none: SQLite's busy handler sleeps in steps of up to 100 ms, and `begin_immediate` polls instead.
+    """
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+        connection.execute(f"PRAGMA {pragma}")
+    # AUTOINCREMENT: ids are never reused, even after every row was handed over and deleted.
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS received"
+        " (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, body BLOB NOT NULL)"
+    )
+    connection.execute("PRAGMA busy_timeout=0")
+    return connection
+
+
+def begin_immediate(connection: sqlite3.Connection, seconds: float) -> None:
+    """BEGIN IMMEDIATE, retried every ≤ 0.5 ms while another connection writes, up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    pause = 0.0001
+    while True:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            locked = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not locked or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.0005)
+
+
+class SqliteReceiptFile:
+    """On SQLite, receipts are committed to a file of their own: no worker's batch can make them wait.
+
+    SQLite has one write lock per file. When receipts went into the main file, each waited for whatever
+    batch a worker was committing there (tens of milliseconds; decision 32 could only trade that against
+    processing lag). In `<name>-receipts.db` (`receipts_file`) the only other writer is the hand-over
+    that deletes rows a worker has moved into `webhook_events` (`ReceiptStage.forget`), a short
+    transaction. Workers move the rows into the main file inside their claiming transaction
+    (`webhooks.service.take_received`), keeping each row's id, so an event has one id from its receipt on
+    (decision 35).
+
+    The writer's own connection is used from one thread: BEGIN IMMEDIATE, the INSERT of every row and
+    COMMIT run in one call (through SQLAlchemy and aiosqlite a commit took ~2.7 ms of CPU in three thread
+    round trips). Ids continue from the highest id either file has seen, so an id never names two events.
+    The stored forms match what SQLAlchemy stores in `webhook_events` (timestamps as UTC
+    `YYYY-MM-DD HH:MM:SS.ffffff`, the body sealed), and are copied there unchanged.
     """
 
     BUSY_SECONDS = 30.0
-    ROWS_PER_STATEMENT = 1000  # 4 parameters a row; SQLite allows 32,766 per statement
+    ROWS_PER_STATEMENT = 1000  # 3 parameters a row; SQLite allows 32,766 per statement
 
     @staticmethod
     @functools.lru_cache(maxsize=64)
@@ -316,66 +364,49 @@ class SqliteReceiptFile:
         step, and taking it back from the busy event-loop thread each time cost more than the insert
         (measured: 15,300 → 16,400 receipts/s with `serve --no-workers` at 64 connections).
         """
-        return (
-            "INSERT INTO webhook_events (id, received_at, body, status, attempts, next_attempt_at) VALUES "  # noqa: S608
-            + ",".join(["(?, ?, ?, 'pending', 0, ?)"] * rows)
-        )
+        return "INSERT INTO received (id, received_at, body) VALUES " + ",".join(["(?, ?, ?)"] * rows)  # noqa: S608
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, database: Path) -> None:
+        self._database = database
+        self._path = receipts_file(database)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-receipts")
         self._connection: sqlite3.Connection | None = None
+        self._main: sqlite3.Connection | None = None
 
     async def insert(self, rows: list[tuple[datetime, bytes]]) -> list[int]:
         """Commit the rows; returns their ids."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows)
 
     def close(self) -> None:
-        """Close the connection (on its own thread) and the thread."""
+        """Close the connections (on their own thread) and the thread."""
         self._executor.submit(self._close).result()
         self._executor.shutdown()
 
     def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        for connection in (self._connection, self._main):
+            if connection is not None:
+                connection.close()
+        self._connection = self._main = None
 
-    def _connect(self) -> sqlite3.Connection:
-        # Set up with the usual 30 s busy timeout (switching to WAL can meet a lock), then none: SQLite's
-        # busy handler sleeps in steps of up to 100 ms, and a receipt would wait that long behind another
-        # process's transaction (a separate `layanify worker`). `_begin` polls for the lock every
-        # fraction of a millisecond instead.
-        connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=0"):
-            connection.execute(f"PRAGMA {pragma}")
-        return connection
-
-    def _begin(self, connection: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE, retried every ≤ 0.5 ms while another connection writes, up to BUSY_SECONDS."""
-        deadline = time.monotonic() + self.BUSY_SECONDS
-        pause = 0.0001
-        while True:
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                locked = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-                if not locked or time.monotonic() >= deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.0005)
+    def _last_id(self, connection: sqlite3.Connection) -> int:
+        """The highest id given so far, here or in the main file (read without a lock: WAL)."""
+        if self._main is None:
+            self._main = sqlite3.connect(self._database, timeout=30, isolation_level=None)
+        seq = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'received'").fetchone()
+        top = self._main.execute("SELECT max(id) FROM webhook_events").fetchone()[0]
+        return max(seq[0] if seq else 0, top or 0)
 
     def _insert(self, rows: list[tuple[datetime, bytes]]) -> list[int]:
-        connection = self._connection = self._connection or self._connect()
-        self._begin(connection)
+        connection = self._connection = self._connection or open_receipts(self._path)
+        begin_immediate(connection, self.BUSY_SECONDS)
         try:
-            last = connection.execute("SELECT max(id) FROM webhook_events").fetchone()[0] or 0
+            last = self._last_id(connection)
             ids = list(range(last + 1, last + 1 + len(rows)))
             values = []
             for event_id, (received_at, body) in zip(ids, rows, strict=True):
                 at = received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
                 # The ORM path seals through the column type; this one writes the stored form itself.
-                values.append((event_id, at, seal_webhook_body(body), at))
+                values.append((event_id, at, seal_webhook_body(body)))
             for start in range(0, len(values), self.ROWS_PER_STATEMENT):
                 chunk = values[start : start + self.ROWS_PER_STATEMENT]
                 flat = [value for row in chunk for value in row]
@@ -386,3 +417,67 @@ class SqliteReceiptFile:
                 connection.execute("ROLLBACK")
             raise
         return ids
+
+
+class ReceiptStage:
+    """The receipts file as the workers see it: read the waiting rows, forget the ones handed over.
+
+    One per file and process (`at`), its connection shared by the threads `asyncio.to_thread` runs it on.
+    """
+
+    BUSY_SECONDS = 30.0
+    _known: dict[Path, ReceiptStage] = {}  # noqa: RUF012 - a per-process registry, by file
+    _known_lock = threading.Lock()
+
+    @classmethod
+    def at(cls, database: Path) -> ReceiptStage:
+        """The receipts of the SQLite database `database`."""
+        with cls._known_lock:
+            stage = cls._known.get(database)
+            if stage is None:
+                stage = cls._known[database] = cls(receipts_file(database))
+            return stage
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _use(self) -> sqlite3.Connection | None:
+        if self._connection is None and self.path.exists():
+            self._connection = open_receipts(self.path)
+        return self._connection
+
+    def read(self, limit: int) -> list[tuple[int, str, bytes]]:
+        """Up to `limit` waiting receipts, oldest first: (id, received_at as stored, sealed body)."""
+        with self._lock:
+            connection = self._use()
+            if connection is None:
+                return []
+            rows = connection.execute(
+                "SELECT id, received_at, body FROM received ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+            return [(int(i), str(at), bytes(body)) for i, at, body in rows]
+
+    def count(self) -> int:
+        """Receipts waiting to be handed over."""
+        with self._lock:
+            connection = self._use()
+            if connection is None:
+                return 0
+            return int(connection.execute("SELECT count(*) FROM received").fetchone()[0])
+
+    def forget(self, through: int) -> None:
+        """Delete the receipts up to id `through` (committed in the main file by then)."""
+        with self._lock:
+            connection = self._use()
+            if connection is None:
+                return
+            begin_immediate(connection, self.BUSY_SECONDS)
+            try:
+                connection.execute("DELETE FROM received WHERE id <= ?", (through,))
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise

@@ -72,3 +72,50 @@ async def mark_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     table = table_of(WebhookEvent)
     values: dict[str, Any] = {key: bindparam(key) for key in rows[0] if key != "event_id"}
     await connection.execute(update(table).where(table.c.id == bindparam("event_id")).values(**values), rows)
+
+
+_RECEIVED_ROWS_PER_STATEMENT = 1000  # 4 parameters a row; SQLite allows 32,766 per statement
+
+
+async def insert_received(session: AsyncSession, rows: list[tuple[int, str, bytes]]) -> list[int]:
+    """Add receipts from a SQLite receipts file as pending events with their ids (stored forms, unchanged).
+
+    A row whose id is already taken by the same body was handed over before (the receipts file had not
+    yet forgotten it): skipped. Taken by another body (a row stored around the receipts file): added under
+    a new id, so nothing is lost. Returns the ids of the events added.
+    """
+    connection = await session.connection()
+    added: list[int] = []
+    for start in range(0, len(rows), _RECEIVED_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _RECEIVED_ROWS_PER_STATEMENT]
+        statement = (
+            "INSERT INTO webhook_events (id, received_at, body, status, attempts, next_attempt_at) VALUES "  # noqa: S608
+            + ",".join(["(?, ?, ?, 'pending', 0, ?)"] * len(chunk))
+            + " ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        values = tuple(value for event_id, at, body in chunk for value in (event_id, at, body, at))
+        inserted = {row[0] for row in (await connection.exec_driver_sql(statement, values)).all()}
+        added.extend(inserted)
+        skipped = [row for row in chunk if row[0] not in inserted]
+        if not skipped:
+            continue
+        holders = ",".join("?" * len(skipped))
+        found: list[Any] = list(
+            (
+                await connection.exec_driver_sql(
+                    f"SELECT id, body FROM webhook_events WHERE id IN ({holders})",  # noqa: S608
+                    tuple(event_id for event_id, _, _ in skipped),
+                )
+            ).all()
+        )
+        existing = {int(event_id): bytes(body) for event_id, body in found}
+        for event_id, at, body in skipped:
+            if existing.get(event_id) == body:
+                continue
+            result = await connection.exec_driver_sql(
+                "INSERT INTO webhook_events (received_at, body, status, attempts, next_attempt_at)"
+                " VALUES (?, ?, 'pending', 0, ?) RETURNING id",
+                (at, body, at),
+            )
+            added.append(int(result.scalar_one()))
+    return sorted(added)

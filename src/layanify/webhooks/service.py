@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,6 +16,7 @@ from layanify.contacts import repository as contacts_repository
 from layanify.contacts import service as contacts
 from layanify.conversations import service as conversations
 from layanify.db.base import utcnow
+from layanify.db.session import after_commit
 from layanify.errors import NotFound
 from layanify.messaging import service as messaging
 from layanify.messaging.models import Message, MessageStatus
@@ -23,6 +26,7 @@ from layanify.numbers.models import WhatsAppNumber
 from layanify.observability import get_logger
 from layanify.privacy.optout import apply_keyword, keyword_of
 from layanify.webhooks import repository
+from layanify.webhooks.ingest import ReceiptStage
 from layanify.webhooks.models import EventStatus, WebhookEvent
 from layanify.whatsapp.payloads import (
     Change,
@@ -301,6 +305,45 @@ async def workspace_of(session: AsyncSession, body: bytes) -> int | None:
         for number in await numbers_repository.by_waba(session, change.waba_id):
             return number.workspace_id
     return None
+
+
+# --- receipts waiting in a SQLite receipts file ---------------------------------------------------
+
+TAKE_RECEIVED_LIMIT = 5000
+
+
+def receipt_stage(session: AsyncSession) -> ReceiptStage | None:
+    """The receipts file of the session's database: SQLite files only (decision 35)."""
+    bind = session.get_bind()
+    database = bind.engine.url.database
+    if bind.dialect.name != "sqlite" or not database or database.startswith((":memory:", "file:")):
+        return None
+    return ReceiptStage.at(Path(database))
+
+
+async def take_received(session: AsyncSession, limit: int = TAKE_RECEIVED_LIMIT) -> int:
+    """Move webhook receipts waiting in the receipts file into `webhook_events`, in this unit of work.
+
+    They keep their ids. The receipts file forgets them once this unit of work has committed; a crash in
+    between leaves them there, and the next call finds them already moved and skips them. Returns how
+    many events were added (0 on PostgreSQL, where receipts are written to `webhook_events` directly).
+    """
+    stage = receipt_stage(session)
+    if stage is None:
+        return 0
+    rows = await asyncio.to_thread(stage.read, limit)
+    if not rows:
+        return 0
+    added = await repository.insert_received(session, rows)
+    through = rows[-1][0]
+
+    async def forget() -> None:
+        await asyncio.to_thread(stage.forget, through)
+
+    after_commit(session, forget)
+    if len(added) != len(rows):
+        log.info("webhook_receipts_taken", count=len(added), already_taken=len(rows) - len(added))
+    return len(added)
 
 
 # --- the webhook log: list, show, replay ---------------------------------------------------------

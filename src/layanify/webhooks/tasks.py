@@ -204,6 +204,7 @@ class WebhookWorker:
     async def _process_batch(self, limit: int) -> int:
         now = utcnow()
         async with unit_of_work(self._sessionmaker) as session:
+            await service.take_received(session)  # SQLite: receipts waiting in their own file
             events = await repository.claim_due(session, now, limit)
             if not events:
                 return 0

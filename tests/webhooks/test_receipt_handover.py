@@ -1,0 +1,105 @@
+"""SQLite: receipts wait in their own file until a worker moves them into the main one (decision 35)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from layanify.db.base import utcnow
+from layanify.db.session import Sessionmaker, unit_of_work
+from layanify.messaging.models import Message
+from layanify.webhooks.ingest import ReceiptStage
+from layanify.webhooks.models import WebhookEvent
+from tests import factories
+from tests.conftest import BACKEND, Tenant, WebhookPoster, stored_events, waiting_receipts
+
+pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL stores receipts in webhook_events")
+
+
+def text_message(i: int) -> dict[str, object]:
+    return factories.text_message(
+        f"wamid.handover-{i}", f"pesan {i}", wa_id=f"62813{i:07d}", timestamp=1764000000 + i
+    )
+
+
+def stage(database_url: str) -> ReceiptStage:
+    return ReceiptStage.at(Path(database_url.split(":///", 1)[1]))
+
+
+async def main_file_events(sessionmaker: Sessionmaker) -> list[WebhookEvent]:
+    """What `webhook_events` holds, without moving anything first."""
+    async with unit_of_work(sessionmaker) as session:
+        return list((await session.execute(select(WebhookEvent).order_by(WebhookEvent.id))).scalars())
+
+
+async def message_wamids(sessionmaker: Sessionmaker) -> list[str | None]:
+    async with unit_of_work(sessionmaker) as session:
+        return sorted((await session.execute(select(Message.wamid))).scalars(), key=str)
+
+
+async def test_a_receipt_waits_in_its_own_file_and_keeps_its_id_in_the_main_one(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, database_url: str, tenant: Tenant
+) -> None:
+    assert (await webhook.post(text_message(1))).status_code == 200
+    assert waiting_receipts(database_url) == 1
+    assert await main_file_events(sessionmaker) == []
+    waiting_id = stage(database_url).read(1)[0][0]
+    await webhook.process()
+    events = await main_file_events(sessionmaker)
+    assert [(e.id, e.status) for e in events] == [(waiting_id, "processed")]
+    assert waiting_receipts(database_url) == 0
+    assert await message_wamids(sessionmaker) == ["wamid.handover-1"]
+
+
+async def test_a_hand_over_cut_off_before_the_receipts_file_forgot_is_not_repeated(
+    webhook: WebhookPoster,
+    sessionmaker: Sessionmaker,
+    database_url: str,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for i in range(3):
+        assert (await webhook.post(text_message(i))).status_code == 200
+
+    def crashed(self: ReceiptStage, through: int) -> None:
+        raise OSError("killed between the main file's commit and the receipts file's delete")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ReceiptStage, "forget", crashed)
+        assert await webhook.process() == 3
+    assert waiting_receipts(database_url) == 3  # still there, already moved
+    assert await webhook.process() == 0  # found moved: nothing added, nothing processed twice
+    assert waiting_receipts(database_url) == 0
+    events = await main_file_events(sessionmaker)
+    assert [(e.status, e.attempts) for e in events] == [("processed", 1)] * 3
+    assert await message_wamids(sessionmaker) == [f"wamid.handover-{i}" for i in range(3)]
+
+
+async def test_an_id_taken_in_the_main_file_by_another_event_gets_a_new_one(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, database_url: str, tenant: Tenant
+) -> None:
+    assert (await webhook.post(text_message(7))).status_code == 200
+    waiting_id = stage(database_url).read(1)[0][0]
+    async with unit_of_work(sessionmaker) as session:  # stored around the receipts file, under that id
+        now = utcnow()
+        session.add(
+            WebhookEvent(
+                id=waiting_id,
+                body=b'{"entry": []}',
+                received_at=now,
+                status="processed",
+                attempts=1,
+                next_attempt_at=now,
+            )
+        )
+    await webhook.process()
+    events = await stored_events(sessionmaker)
+    assert len(events) == 2  # neither event lost
+    moved = next(e for e in events if e.id != waiting_id)
+    assert moved.id > waiting_id
+    assert moved.status == "processed"
+    assert await message_wamids(sessionmaker) == ["wamid.handover-7"]
+    async with unit_of_work(sessionmaker) as session:
+        assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 2
