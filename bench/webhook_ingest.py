@@ -55,8 +55,8 @@ most 100% of a core) during every run, and the rate the same wrk reaches against
 baseline's server process CPU showing which side limits it. CPU used by processes outside the benchmark
 ("other") is printed as well: on a shared machine the absolute figures are then pessimistic.
 
---profile runs py-spy (`.venv/bin/pip install py-spy`) on the server during the c=64 level and the
-quiet paced run, and writes bench/results/profile-<db>-<run>.txt (py-spy raw format).
+--profile runs py-spy (`.venv/bin/pip install py-spy`) on the server during the c=64 level, the
+sustained run and the quiet paced run, and writes bench/results/profile-<db>-<run>.txt (py-spy raw format).
 """
 
 from __future__ import annotations
@@ -805,7 +805,9 @@ class DatabaseBench:
             f"-- sustained: {PROCESSING_GOAL:.0f} new messages/s ({target:.0f} req/s at {per_request:.2f}"
             f" messages a request) for {seconds}s, in-process worker on"
         )
+        profile = self._start_profile("sustained", seconds - 1)
         run = await self._paced_with_processing(f"sustained {self.db.kind}", target, seconds)
+        await self._finish_profile("sustained", profile)
         run.extra["messages_per_request"] = round(per_request, 3)
         self.result["sustained"] = asdict(run)
 
