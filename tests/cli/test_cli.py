@@ -116,6 +116,16 @@ async def test_webhooks_list_show_and_replay(webhook: WebhookPoster, tenant: Ten
     assert shown["summary"]["counts"] == {"duplicate_messages": 1}
 
 
+async def test_webhooks_list_shows_a_webhook_no_worker_has_processed_yet(
+    webhook: WebhookPoster, tenant: Tenant
+) -> None:
+    assert (await webhook.post("text")).status_code == 200  # on SQLite, still in the receipts file
+    code, out, _ = await invoke("webhooks", "list")
+    assert code == 0
+    [line] = out.strip().splitlines()
+    assert "pending" in line
+
+
 async def test_show_unknown_event_is_a_clear_error() -> None:
     code, _, err = await invoke("webhooks", "show", "999999")
     assert code == 1
