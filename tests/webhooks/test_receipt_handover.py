@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from layanify.config import Settings
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.messaging.models import Message
 from layanify.webhooks.ingest import ReceiptStage
 from layanify.webhooks.models import WebhookEvent
+from layanify.webhooks.tasks import WebhookWorker
 from tests import factories
 from tests.conftest import BACKEND, Tenant, WebhookPoster, stored_events, waiting_receipts
 
@@ -103,3 +105,18 @@ async def test_an_id_taken_in_the_main_file_by_another_event_gets_a_new_one(
     assert await message_wamids(sessionmaker) == ["wamid.handover-7"]
     async with unit_of_work(sessionmaker) as session:
         assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 2
+
+
+async def test_a_batch_moves_no_more_receipts_than_it_may_claim(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, database_url: str, tenant: Tenant, settings: Settings
+) -> None:
+    for i in range(5):
+        assert (await webhook.post(text_message(i))).status_code == 200
+    worker = WebhookWorker(sessionmaker, settings.model_copy(update={"worker_batch_size": 2}))
+    assert await worker.process_due_batch() == 2
+    assert waiting_receipts(database_url) == 3  # a surge is moved batch by batch, not in one long one
+    assert [e.status for e in await main_file_events(sessionmaker)] == ["processed", "processed"]
+    while await worker.process_due_batch():
+        pass
+    assert waiting_receipts(database_url) == 0
+    assert await message_wamids(sessionmaker) == [f"wamid.handover-{i}" for i in range(5)]

@@ -204,7 +204,9 @@ class WebhookWorker:
     async def _process_batch(self, limit: int) -> int:
         now = utcnow()
         async with unit_of_work(self._sessionmaker) as session:
-            await service.take_received(session)  # SQLite: receipts waiting in their own file
+            # SQLite: receipts waiting in their own file, as many as this batch may claim (moving a whole
+            # surge at once made this batch stall the receipts it was meant to let go first).
+            await service.take_received(session, limit)
             events = await repository.claim_due(session, now, limit)
             if not events:
                 return 0
