@@ -10,7 +10,7 @@ from layanify.media.models import MediaFile
 from layanify.messaging.models import ChatAction, Message, MessageStatusEvent
 from layanify.numbers.models import MessageTemplate, WhatsAppNumber
 from layanify.privacy.models import RetentionPolicy
-from layanify.webhooks.models import WebhookEvent
+from layanify.webhooks.models import ReceiptHandover, WebhookEvent
 
 __all__ = [
     "ApiKey",
@@ -26,6 +26,7 @@ __all__ = [
     "MessageStatusEvent",
     "MessageTemplate",
     "NumberSettings",
+    "ReceiptHandover",
     "RetentionPolicy",
     "User",
     "UserSession",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from layanify.config import Settings
 from layanify.db.base import utcnow
@@ -47,7 +47,7 @@ async def test_a_receipt_waits_in_its_own_file_and_keeps_its_id_in_the_main_one(
     assert (await webhook.post(text_message(1))).status_code == 200
     assert waiting_receipts(database_url) == 1
     assert await main_file_events(sessionmaker) == []
-    waiting_id = stage(database_url).read(1)[0][0]
+    waiting_id = stage(database_url).read(1, after=0)[0][0]
     await webhook.process()
     events = await main_file_events(sessionmaker)
     assert [(e.id, e.status) for e in events] == [(waiting_id, "processed")]
@@ -83,7 +83,7 @@ async def test_an_id_taken_in_the_main_file_by_another_event_gets_a_new_one(
     webhook: WebhookPoster, sessionmaker: Sessionmaker, database_url: str, tenant: Tenant
 ) -> None:
     assert (await webhook.post(text_message(7))).status_code == 200
-    waiting_id = stage(database_url).read(1)[0][0]
+    waiting_id = stage(database_url).read(1, after=0)[0][0]
     async with unit_of_work(sessionmaker) as session:  # stored around the receipts file, under that id
         now = utcnow()
         session.add(
@@ -120,3 +120,28 @@ async def test_a_batch_moves_no_more_receipts_than_it_may_claim(
         pass
     assert waiting_receipts(database_url) == 0
     assert await message_wamids(sessionmaker) == [f"wamid.handover-{i}" for i in range(5)]
+
+
+async def test_a_moved_receipt_whose_event_was_purged_before_the_file_forgot_it_stays_gone(
+    webhook: WebhookPoster,
+    sessionmaker: Sessionmaker,
+    database_url: str,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (await webhook.post(text_message(9))).status_code == 200
+
+    def crashed(self: ReceiptStage, through: int) -> None:
+        raise OSError("killed between the main file's commit and the receipts file's delete")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ReceiptStage, "forget", crashed)
+        assert await webhook.process() == 1
+    async with unit_of_work(sessionmaker) as session:  # erased (or purged by retention) meanwhile
+        await session.execute(delete(WebhookEvent))
+        await session.execute(delete(Message))
+    assert waiting_receipts(database_url) == 1
+    assert await webhook.process() == 0  # below the hand-over mark: deleted, not moved again
+    assert waiting_receipts(database_url) == 0
+    assert await main_file_events(sessionmaker) == []
+    assert await message_wamids(sessionmaker) == []

@@ -421,7 +421,7 @@ class SqliteReceiptFile:
 
 
 class ReceiptStage:
-    """The receipts file as the workers see it: read the waiting rows, forget the ones handed over.
+    """The receipts file as the workers see it: read the waiting rows, forget the ones moved.
 
     One per file and process (`at`), its connection shared by the threads `asyncio.to_thread` runs it on.
     """
@@ -449,16 +449,27 @@ class ReceiptStage:
             self._connection = open_receipts(self.path)
         return self._connection
 
-    def read(self, limit: int) -> list[tuple[int, str, bytes]]:
-        """Up to `limit` waiting receipts, oldest first: (id, received_at as stored, sealed body)."""
+    def read(self, limit: int, after: int) -> list[tuple[int, str, bytes]]:
+        """Up to `limit` receipts with ids above `after`, oldest first: (id, received_at as stored, body)."""
         with self._lock:
             connection = self._use()
             if connection is None:
                 return []
             rows = connection.execute(
-                "SELECT id, received_at, body FROM received ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, received_at, body FROM received WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
             ).fetchall()
             return [(int(i), str(at), bytes(body)) for i, at, body in rows]
+
+    def holds_through(self, through: int) -> bool:
+        """Whether receipts with ids up to `through` (moved already) are still here."""
+        with self._lock:
+            connection = self._use()
+            if connection is None:
+                return False
+            return (
+                connection.execute("SELECT 1 FROM received WHERE id <= ? LIMIT 1", (through,)).fetchone()
+                is not None
+            )
 
     def count(self) -> int:
         """Receipts waiting to be handed over."""

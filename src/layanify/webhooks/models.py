@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from layanify.crypto.content import SealedBody
@@ -50,3 +50,16 @@ class WebhookEvent(Base):
     workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspaces.id", ondelete="SET NULL"))
     fields: Mapped[str | None] = mapped_column(String(256))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ReceiptHandover(Base):
+    """SQLite: the highest receipts-file id moved into `webhook_events` (one row; decision 35).
+
+    Moved in the same transaction as the receipts, so a receipt the receipts file had not yet deleted
+    when the process stopped is never moved twice, even if its event was purged or erased meanwhile.
+    """
+
+    __tablename__ = "webhook_receipt_handover"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    moved_through: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -9,7 +9,7 @@ from sqlalchemy import Row, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.db.sql import is_postgresql, table_of
-from layanify.webhooks.models import WebhookEvent
+from layanify.webhooks.models import ReceiptHandover, WebhookEvent
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Row[int, bytes, int, datetime]]:
@@ -78,11 +78,10 @@ _RECEIVED_ROWS_PER_STATEMENT = 1000  # 4 parameters a row; SQLite allows 32,766 
 
 
 async def insert_received(session: AsyncSession, rows: list[tuple[int, str, bytes]]) -> list[int]:
-    """Add receipts from a SQLite receipts file as pending events with their ids (stored forms, unchanged).
+    """Add receipts from a SQLite receipts file as pending events under their ids (stored forms, unchanged).
 
-    A row whose id is already taken by the same body was handed over before (the receipts file had not
-    yet forgotten it): skipped. Taken by another body (a row stored around the receipts file): added under
-    a new id, so nothing is lost. Returns the ids of the events added.
+    An id already taken in `webhook_events` (by a row stored around the receipts file) is not reused: that
+    receipt is added under a new id, so nothing is lost. Returns the ids of the events added.
     """
     connection = await session.connection()
     added: list[int] = []
@@ -96,21 +95,8 @@ async def insert_received(session: AsyncSession, rows: list[tuple[int, str, byte
         values = tuple(value for event_id, at, body in chunk for value in (event_id, at, body, at))
         inserted = {row[0] for row in (await connection.exec_driver_sql(statement, values)).all()}
         added.extend(inserted)
-        skipped = [row for row in chunk if row[0] not in inserted]
-        if not skipped:
-            continue
-        holders = ",".join("?" * len(skipped))
-        found: list[Any] = list(
-            (
-                await connection.exec_driver_sql(
-                    f"SELECT id, body FROM webhook_events WHERE id IN ({holders})",  # noqa: S608
-                    tuple(event_id for event_id, _, _ in skipped),
-                )
-            ).all()
-        )
-        existing = {int(event_id): bytes(body) for event_id, body in found}
-        for event_id, at, body in skipped:
-            if existing.get(event_id) == body:
+        for event_id, at, body in chunk:
+            if event_id in inserted:
                 continue
             result = await connection.exec_driver_sql(
                 "INSERT INTO webhook_events (received_at, body, status, attempts, next_attempt_at)"
@@ -119,3 +105,19 @@ async def insert_received(session: AsyncSession, rows: list[tuple[int, str, byte
             )
             added.append(int(result.scalar_one()))
     return sorted(added)
+
+
+async def handover_mark(session: AsyncSession) -> int:
+    """The highest receipts-file id already moved into `webhook_events` (0 before the first)."""
+    mark = await session.scalar(select(ReceiptHandover.moved_through).where(ReceiptHandover.id == 1))
+    return int(mark or 0)
+
+
+async def set_handover_mark(session: AsyncSession, moved_through: int) -> None:
+    """Record that every receipt up to `moved_through` is in `webhook_events` (SQLite)."""
+    connection = await session.connection()
+    await connection.exec_driver_sql(
+        "INSERT INTO webhook_receipt_handover (id, moved_through) VALUES (1, ?)"
+        " ON CONFLICT (id) DO UPDATE SET moved_through = max(moved_through, excluded.moved_through)",
+        (moved_through,),
+    )

@@ -322,27 +322,35 @@ def receipt_stage(session: AsyncSession) -> ReceiptStage | None:
 
 
 async def take_received(session: AsyncSession, limit: int = TAKE_RECEIVED_LIMIT) -> int:
-    """Move webhook receipts waiting in the receipts file into `webhook_events`, in this unit of work.
+    """Move up to `limit` webhook receipts waiting in the receipts file into `webhook_events`, in this
+    unit of work.
 
-    They keep their ids. The receipts file forgets them once this unit of work has committed; a crash in
-    between leaves them there, and the next call finds them already moved and skips them. Returns how
-    many events were added (0 on PostgreSQL, where receipts are written to `webhook_events` directly).
+    They keep their ids, and the hand-over mark (the highest id moved) moves in the same transaction, so
+    none is ever moved twice. The receipts file deletes them once this unit of work has committed; a crash
+    in between leaves them there, below the mark, and a later call deletes them. Returns how many events
+    were added (0 on PostgreSQL, where receipts are written to `webhook_events` directly).
     """
     stage = receipt_stage(session)
     if stage is None:
         return 0
-    rows = await asyncio.to_thread(stage.read, limit)
-    if not rows:
+    mark = await repository.handover_mark(session)
+    rows = await asyncio.to_thread(stage.read, limit, mark)
+    if rows:
+        added = await repository.insert_received(session, rows)
+        mark = rows[-1][0]
+        await repository.set_handover_mark(session, mark)
+    elif await asyncio.to_thread(stage.holds_through, mark):
+        added = []  # moved before a stop that came before their deletion
+    else:
         return 0
-    added = await repository.insert_received(session, rows)
-    through = rows[-1][0]
 
     async def forget() -> None:
-        await asyncio.to_thread(stage.forget, through)
+        await asyncio.to_thread(stage.forget, mark)
 
     after_commit(session, forget)
-    if len(added) != len(rows):
-        log.info("webhook_receipts_taken", count=len(added), already_taken=len(rows) - len(added))
+    renumbered = sorted(set(added) - {event_id for event_id, _, _ in rows})
+    if renumbered:  # their ids were taken by rows stored around the receipts file
+        log.warning("webhook_receipts_renumbered", event_ids=renumbered)
     return len(added)
 
 
