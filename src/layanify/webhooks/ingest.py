@@ -85,7 +85,7 @@ class EventWriter:
         self._waiting = 0
         self._surge_at = -1e9
         # Not on SQLite: holding the worker back for a pile of waiting receipts only slowed processing down
-        # there (decision 34), and still did with receipts in a file of their own: 597 against 770-830
+        # there (decision 34), and still did with receipts in a file of their own: 597 against 744-828
         # messages/s processed at 1,000 arriving a second (decision 35).
         self._surge_waiting = math.inf if engine.dialect.name == "sqlite" else self.SURGE_WAITING
         self._last_received = -1e9
