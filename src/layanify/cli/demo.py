@@ -33,6 +33,7 @@ from layanify.numbers import repository as numbers_repository
 from layanify.numbers import service as numbers
 from layanify.numbers.schemas import NumberCreate
 from layanify.observability import get_logger
+from layanify.runtime import hand_over_the_gil_sooner
 from layanify.simulator import Simulator, SimulatorConfig
 from layanify.simulator.cli import (
     DEMO_DISPLAY_NUMBER,
@@ -289,6 +290,7 @@ async def run_demo(base: Settings, *, host: str, port: int, simulator_port: int,
     seed_demo(sim)
     for wa_id, name in CUSTOMERS.items():
         sim.add_customer(wa_id, name=name)
+    hand_over_the_gil_sooner()
     product = _SharedLoopServer(
         uvicorn.Config(
             create_app(settings, freeze_heap=True),

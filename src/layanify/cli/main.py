@@ -39,7 +39,7 @@ from layanify.privacy.retention import Purge
 from layanify.privacy.tasks import RetentionWorker
 from layanify.ratelimit import SendPacer
 from layanify.realtime.broker import broker_for
-from layanify.runtime import freeze_startup_heap
+from layanify.runtime import freeze_startup_heap, hand_over_the_gil_sooner
 from layanify.simulator import SimulatorConfig
 from layanify.simulator.cli import DEMO_PHONE_NUMBER_ID, DEMO_TOKEN, DEMO_WABA_ID, NumberSeed, run_simulator
 from layanify.webhooks import service as webhooks
@@ -110,6 +110,7 @@ def serve(
     from layanify.app import create_app
 
     application = create_app(settings, run_workers=workers, freeze_heap=True)
+    hand_over_the_gil_sooner()
     uvicorn.run(
         application,
         host=host or settings.host,
@@ -192,6 +193,7 @@ def worker(
             jobs.append(monitor.run(stop))
         jobs.append(RetentionWorker(sessionmaker, LocalStorage(settings.media_dir)).run(stop))
         freeze_startup_heap()
+        hand_over_the_gil_sooner()
         try:
             await asyncio.gather(*jobs)
         finally:
