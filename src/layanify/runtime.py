@@ -6,7 +6,7 @@ import gc
 import sys
 
 # How long a thread may hold the GIL while another waits for it (CPython's default is 5 ms).
-THREAD_SWITCH_SECONDS = 0.0005
+THREAD_SWITCH_SECONDS = 0.0002
 
 
 def freeze_startup_heap() -> None:
@@ -25,12 +25,12 @@ def freeze_startup_heap() -> None:
 
 
 def hand_over_the_gil_sooner() -> None:
-    """Let a thread waiting for the GIL have it within 0.5 ms instead of CPython's 5 ms.
+    """Let a thread waiting for the GIL have it within 0.2 ms instead of CPython's 5 ms.
 
     SQLite runs on threads (the receipt writer's own, aiosqlite's for the ORM) and lets go of the GIL
     while it works; to hand back its result it needs the GIL again, and a busy event loop kept it for up
     to the switch interval. Measured (`bench/webhook_ingest.py --quick --db sqlite`, alternating): best
-    acks 0.439–0.448× the baseline with 5 ms, 0.497–0.508× with 0.5 ms; PostgreSQL (asyncpg, no threads)
-    unchanged (0.606 / 0.612×). Decision 36.
+    acks 0.44-0.45x the baseline at 5 ms, 0.49-0.51x at 0.5 ms, 0.51-0.54x at 0.2 ms, 0.50-0.54x at
+    0.1 ms; PostgreSQL (asyncpg, no threads) unchanged. Decision 36.
     """
     sys.setswitchinterval(THREAD_SWITCH_SECONDS)
