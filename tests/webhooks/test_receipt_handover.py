@@ -55,22 +55,24 @@ async def test_a_receipt_waits_in_its_own_file_and_keeps_its_id_in_the_main_one(
     assert await message_wamids(sessionmaker) == ["wamid.handover-1"]
 
 
+async def process_then_stop_before_the_delete(webhook: WebhookPoster) -> int:
+    """Process what waits, as a worker stopped between the main file's commit and the delete."""
+
+    def stopped(self: ReceiptStage, through: int) -> None:
+        raise OSError("killed between the main file's commit and the receipts file's delete")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ReceiptStage, "forget", stopped)
+        return await webhook.process()
+
+
 async def test_a_hand_over_cut_off_before_the_receipts_file_forgot_is_not_repeated(
-    webhook: WebhookPoster,
-    sessionmaker: Sessionmaker,
-    database_url: str,
-    tenant: Tenant,
-    monkeypatch: pytest.MonkeyPatch,
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, database_url: str, tenant: Tenant
 ) -> None:
     for i in range(3):
         assert (await webhook.post(text_message(i))).status_code == 200
 
-    def crashed(self: ReceiptStage, through: int) -> None:
-        raise OSError("killed between the main file's commit and the receipts file's delete")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ReceiptStage, "forget", crashed)
-        assert await webhook.process() == 3
+    assert await process_then_stop_before_the_delete(webhook) == 3
     assert waiting_receipts(database_url) == 3  # still there, already moved
     assert await webhook.process() == 0  # found moved: nothing added, nothing processed twice
     assert waiting_receipts(database_url) == 0
@@ -123,20 +125,11 @@ async def test_a_batch_moves_no_more_receipts_than_it_may_claim(
 
 
 async def test_a_moved_receipt_whose_event_was_purged_before_the_file_forgot_it_stays_gone(
-    webhook: WebhookPoster,
-    sessionmaker: Sessionmaker,
-    database_url: str,
-    tenant: Tenant,
-    monkeypatch: pytest.MonkeyPatch,
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, database_url: str, tenant: Tenant
 ) -> None:
     assert (await webhook.post(text_message(9))).status_code == 200
 
-    def crashed(self: ReceiptStage, through: int) -> None:
-        raise OSError("killed between the main file's commit and the receipts file's delete")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ReceiptStage, "forget", crashed)
-        assert await webhook.process() == 1
+    assert await process_then_stop_before_the_delete(webhook) == 1
     async with unit_of_work(sessionmaker) as session:  # erased (or purged by retention) meanwhile
         await session.execute(delete(WebhookEvent))
         await session.execute(delete(Message))
