@@ -35,7 +35,7 @@ from layanify.db.migrate import upgrade
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.models import Base
 from layanify.webhooks import service as webhooks_service
-from layanify.webhooks.ingest import ReceiptStage, receipts_file
+from layanify.webhooks.ingest import receipts_file
 from layanify.webhooks.models import WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
 from layanify.whatsapp.signature import sign
@@ -249,7 +249,11 @@ def waiting_receipts(database_url: str) -> int:
     """Receipts committed to a SQLite receipts file and not yet moved by a worker (0 on PostgreSQL)."""
     if BACKEND != "sqlite":
         return 0
-    return ReceiptStage.at(Path(database_url.split(":///", 1)[1])).count()
+    path = receipts_file(Path(database_url.split(":///", 1)[1]))
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as connection:
+        return int(connection.execute("SELECT count(*) FROM received").fetchone()[0])
 
 
 class WebhookPoster:

@@ -26,8 +26,9 @@ def text_message(i: int) -> dict[str, object]:
     )
 
 
-def stage(database_url: str) -> ReceiptStage:
-    return ReceiptStage.at(Path(database_url.split(":///", 1)[1]))
+def first_waiting_id(database_url: str) -> int:
+    waiting, _ = ReceiptStage.at(Path(database_url.split(":///", 1)[1])).read(1, after=0)
+    return waiting[0][0]
 
 
 async def main_file_events(sessionmaker: Sessionmaker) -> list[WebhookEvent]:
@@ -47,7 +48,7 @@ async def test_a_receipt_waits_in_its_own_file_and_keeps_its_id_in_the_main_one(
     assert (await webhook.post(text_message(1))).status_code == 200
     assert waiting_receipts(database_url) == 1
     assert await main_file_events(sessionmaker) == []
-    waiting_id = stage(database_url).read(1, after=0)[0][0]
+    waiting_id = first_waiting_id(database_url)
     await webhook.process()
     events = await main_file_events(sessionmaker)
     assert [(e.id, e.status) for e in events] == [(waiting_id, "processed")]
@@ -85,7 +86,7 @@ async def test_an_id_taken_in_the_main_file_by_another_event_gets_a_new_one(
     webhook: WebhookPoster, sessionmaker: Sessionmaker, database_url: str, tenant: Tenant
 ) -> None:
     assert (await webhook.post(text_message(7))).status_code == 200
-    waiting_id = stage(database_url).read(1, after=0)[0][0]
+    waiting_id = first_waiting_id(database_url)
     async with unit_of_work(sessionmaker) as session:  # stored around the receipts file, under that id
         now = utcnow()
         session.add(

@@ -449,35 +449,18 @@ class ReceiptStage:
             self._connection = open_receipts(self.path)
         return self._connection
 
-    def read(self, limit: int, after: int) -> list[tuple[int, str, bytes]]:
-        """Up to `limit` receipts with ids above `after`, oldest first: (id, received_at as stored, body)."""
+    def read(self, limit: int, after: int) -> tuple[list[tuple[int, str, bytes]], bool]:
+        """Up to `limit` receipts with ids above `after`, oldest first (id, received_at as stored, sealed
+        body), and whether receipts up to `after` (moved already, not yet deleted) are still here."""
         with self._lock:
             connection = self._use()
             if connection is None:
-                return []
+                return [], False
             rows = connection.execute(
                 "SELECT id, received_at, body FROM received WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
             ).fetchall()
-            return [(int(i), str(at), bytes(body)) for i, at, body in rows]
-
-    def holds_through(self, through: int) -> bool:
-        """Whether receipts with ids up to `through` (moved already) are still here."""
-        with self._lock:
-            connection = self._use()
-            if connection is None:
-                return False
-            return (
-                connection.execute("SELECT 1 FROM received WHERE id <= ? LIMIT 1", (through,)).fetchone()
-                is not None
-            )
-
-    def count(self) -> int:
-        """Receipts waiting to be handed over."""
-        with self._lock:
-            connection = self._use()
-            if connection is None:
-                return 0
-            return int(connection.execute("SELECT count(*) FROM received").fetchone()[0])
+            moved = connection.execute("SELECT 1 FROM received WHERE id <= ? LIMIT 1", (after,)).fetchone()
+            return [(int(i), str(at), bytes(body)) for i, at, body in rows], moved is not None
 
     def forget(self, through: int) -> None:
         """Delete the receipts up to id `through` (committed in the main file by then)."""

@@ -334,15 +334,14 @@ async def take_received(session: AsyncSession, limit: int = TAKE_RECEIVED_LIMIT)
     if stage is None:
         return 0
     mark = await repository.handover_mark(session)
-    rows = await asyncio.to_thread(stage.read, limit, mark)
+    rows, moved_left = await asyncio.to_thread(stage.read, limit, mark)
+    if not rows and not moved_left:  # moved_left: moved before a stop that came before their deletion
+        return 0
+    added: list[int] = []
     if rows:
         added = await repository.insert_received(session, rows)
         mark = rows[-1][0]
         await repository.set_handover_mark(session, mark)
-    elif await asyncio.to_thread(stage.holds_through, mark):
-        added = []  # moved before a stop that came before their deletion
-    else:
-        return 0
 
     async def forget() -> None:
         await asyncio.to_thread(stage.forget, mark)
