@@ -123,7 +123,7 @@ def create_app(
             log.warning(
                 "webhooks_refused_until_configured", hint="set WHATSAPP_APP_SECRET to receive Meta's webhooks"
             )
-        gate = WriteGate(enabled=settings.is_sqlite)  # the receipt writer and the workers take turns
+        gate = WriteGate(enabled=settings.is_sqlite)  # this process's workers take turns on the file
         workers: list[WebhookWorker] = []
 
         def wake_workers() -> None:

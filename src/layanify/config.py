@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     webhook_ingest_batch: int = Field(default=512, ge=1, le=10_000)
     worker_batch_size: int = Field(default=100, ge=1, le=1000)
     # On SQLite (separate workers always, in-process ones while webhooks arrive) a batch keeps to about
-    # this long, since receipts wait for SQLite's one write lock (0: full batches).
+    # this long, since the web UI's and API's writes wait for SQLite's one write lock (0: full batches).
     worker_batch_budget_ms: float = Field(default=40.0, ge=0, le=10_000)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_coalesce_seconds: float = Field(default=0.05, ge=0, le=5)

@@ -55,7 +55,7 @@ class WriteGate:
     """Queues this process's big write transactions on SQLite on an asyncio lock.
 
     SQLite has one writer. A transaction that finds the file locked waits in SQLite's busy handler,
-    which sleeps in growing steps (up to 100 ms) — so a webhook receipt waiting behind a worker's batch
+    which sleeps in growing steps (up to 100 ms) — so a request's write waiting behind a worker's batch
     would wake late. Taking turns on an asyncio lock first hands the file over the moment it is free.
     On PostgreSQL (row locks) the gate does nothing.
     """

@@ -35,16 +35,18 @@ MAX_BACKOFF_SECONDS = 3600.0
 class BatchSizer:
     """How many events the next batch claims, so that one batch takes about its time budget.
 
-    On SQLite a batch holds the single write lock, and every webhook receipt waits for the whole
-    batch (decision 32). With a budget, the size follows the measured cost of an event (moving average
-    of batch time / events, which includes the per-batch overhead, so the size settles where overhead
-    + size × cost fits the budget). Without one — or while `receipt_rate()` is 0, no receipt arrived
-    lately — batches are full: fewer, bigger transactions drain a backlog fastest.
+    On SQLite a batch holds the single write lock, and the web UI's and API's writes wait for the whole
+    batch (webhook receipts have a file of their own, decision 35). With a budget, the size follows the
+    measured cost of an event (moving average of batch time / events, which includes the per-batch
+    overhead, so the size settles where overhead + size × cost fits the budget). Without one — or while
+    `receipt_rate()` is 0, no receipt arrived lately — batches are full: fewer, bigger transactions
+    drain a backlog fastest.
 
-    With `receipt_rate`, the budget bounds how many receipts a batch keeps waiting rather than only how
-    long: `DELAYED_RECEIPTS / rate`, between the budget and STRETCH times it. At a few hundred webhooks
-    a second a longer batch delays few of them and costs less per event (the ~11 ms a batch costs
-    whatever its size is spread wider); at thousands a second the budget itself holds.
+    With `receipt_rate` (in-process workers), the budget follows the webhook rate: `DELAYED_RECEIPTS /
+    rate`, between the budget and STRETCH times it. An in-process batch shares the core with the receipts
+    for as long as it runs: at a few hundred webhooks a second a longer batch slows few of them and costs
+    less per event (the ~11 ms a batch costs whatever its size is spread wider); at thousands a second
+    the budget itself holds (batches of 250 there left 12 % of the half-rate load unserved, decision 35).
     """
 
     SMOOTHING = 0.3
@@ -112,13 +114,12 @@ class WebhookWorker:
         `on_automation` is called after a commit that queued automated replies or read/typing calls
         (wakes their senders).
         `broker` gets the real-time events of each committed batch (none without one)."""
-        # Only SQLite's single write lock makes receipts wait for a whole batch. On PostgreSQL (row locks)
-        # they commit beside it, and an in-process worker yields the event loop at every statement.
+        # Only SQLite's single write lock makes other writers wait for a whole batch. On PostgreSQL (row
+        # locks) they commit beside it, and an in-process worker yields the event loop at every statement.
         budget = (settings.worker_batch_budget_ms / 1000 or None) if settings.is_sqlite else None
         self._sizer = BatchSizer(settings.worker_batch_size, budget, receipt_rate)
         self._last_batch_full = False
         self._last_batch_seconds = 0.0
-        self._shares_file = settings.is_sqlite and receipts_busy is None
         self._sessionmaker = sessionmaker
         self._broker = broker
         self._receipts_busy = receipts_busy
@@ -144,9 +145,6 @@ class WebhookWorker:
                 processed = 0
                 await asyncio.sleep(self._settings.worker_poll_seconds)
             if self._last_batch_full:
-                if self._shares_file:
-                    # Another process's receipt writer polls for SQLite's lock: leave it a moment.
-                    await asyncio.sleep(0.001)
                 continue  # a full batch: there is probably more waiting
             if processed:
                 # A partial batch: more is trickling in. Let some gather so the next batch is fuller —
