@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from argon2 import PasswordHasher
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -231,6 +231,23 @@ async def other_tenant(sessionmaker: Sessionmaker) -> Tenant:
         phone_number_id="222222222222222",
         display_number="15550000000",
     )
+
+
+@contextlib.contextmanager
+def statements(engine: AsyncEngine, prefix: str) -> Iterator[list[str]]:
+    """The SQL statements starting with `prefix` that the engine sends while the block runs (an
+    executemany counts once: it is one statement)."""
+    seen: list[str] = []
+
+    def note(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith(prefix):
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
 
 
 async def stored_events(sessionmaker: Sessionmaker) -> list[WebhookEvent]:

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.messaging import repository as messages_repository
 from layanify.messaging import service as messaging
 from tests import factories
-from tests.conftest import Tenant, WebhookPoster, fixture
+from tests.conftest import Tenant, WebhookPoster, fixture, statements
 
 WAMID = "wamid.HBgNNjI4MTIzNDU2Nzg5MBUCABEYEjQ1RkY2QjlDMzM3QUQ4REM4NwA="
 
@@ -183,3 +184,41 @@ async def test_statuses_in_one_batch_apply_to_their_own_messages(
     await webhook.deliver(body)
     assert (await get_message(webhook.client, tenant, first))["status"] == "delivered"
     assert (await get_message(webhook.client, tenant, second))["status"] == "read"
+
+
+async def test_a_batch_of_different_reports_updates_its_messages_in_one_statement(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    """Sent, delivered, read and failed reports change different columns of their messages; a batch
+    writes them together, and each message still ends with its own status, times and error."""
+    reports = [
+        "status_delivered",
+        "status_read",
+        "status_failed",
+        "status_sent",
+        "status_delivered",
+        "status_read",
+    ]
+    ids = []
+    for i, name in enumerate(reports):
+        wamid = f"wamid.batch-report-{i}"
+        ids.append(
+            await factories.create_outbound_message(
+                sessionmaker, tenant, wamid=wamid, wa_id=f"62813100{i:04d}"
+            )
+        )
+        report = fixture(name)
+        report["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = wamid
+        assert (await webhook.post(report)).status_code == 200
+
+    with statements(engine, "UPDATE messages") as updates:
+        await webhook.process()
+
+    assert len(updates) == 1
+    messages = [await get_message(webhook.client, tenant, message_id) for message_id in ids]
+    assert [m["status"] for m in messages] == ["delivered", "read", "failed", "sent", "delivered", "read"]
+    assert messages[0]["status_times"]["delivered"] == at(1764000110)
+    assert messages[1]["status_times"]["read"] == at(1764000120)
+    assert messages[3]["status_times"]["sent"] == at(1764000100)
+    assert messages[2]["error"]["code"] == 131026
+    assert [m["error"] for i, m in enumerate(messages) if i != 2] == [None] * 5

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.config import Settings
 from layanify.contacts.models import Contact
@@ -21,7 +22,7 @@ from layanify.webhooks import batch, service
 from layanify.webhooks.models import WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
 from tests import factories
-from tests.conftest import Tenant, WebhookPoster
+from tests.conftest import Tenant, WebhookPoster, statements
 
 
 async def events(client: httpx.AsyncClient, tenant: Tenant) -> list[dict[str, object]]:
@@ -307,3 +308,38 @@ async def test_events_the_set_wise_pass_cannot_apply_go_one_by_one_and_the_rest_
     async with unit_of_work(sessionmaker) as session:
         template = (await session.execute(select(MessageTemplate))).scalar_one()
     assert template.status == "APPROVED"
+
+
+async def test_a_batch_moves_every_conversation_on_in_one_update(
+    webhook: WebhookPoster, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    """A batch's conversations change different columns (a message in the same second leaves the last
+    activity time as it was); they are still written together, and each gets its own values."""
+    start = 1764000000
+    customers = [f"62813000{i:04d}" for i in range(6)]
+    for i, wa_id in enumerate(customers):
+        assert (
+            await webhook.post(factories.text_message(f"wamid.first-{i}", "halo", wa_id=wa_id))
+        ).status_code == 200
+    await webhook.process()
+
+    for i, wa_id in enumerate(customers):
+        later = start + (60 if i % 2 else 0)  # even customers write again within the same second
+        body = factories.text_message(f"wamid.second-{i}", f"lagi {i}", wa_id=wa_id, timestamp=later)
+        assert (await webhook.post(body)).status_code == 200
+    with statements(engine, "UPDATE conversations") as updates:
+        assert await webhook.process() == 6
+
+    assert len(updates) == 1
+    listed = (await webhook.client.get("/api/v1/conversations", headers=tenant.headers)).json()["data"]
+    seen = {c["contact"]["wa_id"]: c for c in listed}
+    for i, wa_id in enumerate(customers):
+        conversation = seen[wa_id]
+        later = start + (60 if i % 2 else 0)
+        assert conversation["last_message_preview"] == f"lagi {i}"
+        assert conversation["unread_count"] == 2
+        assert conversation["last_message_at"] == datetime.fromtimestamp(later, UTC).isoformat().replace(
+            "+00:00", "Z"
+        )
+        expires = datetime.fromtimestamp(later, UTC) + timedelta(hours=24)
+        assert conversation["window_expires_at"] == expires.isoformat().replace("+00:00", "Z")

@@ -3,10 +3,12 @@ the inbox's listing, assignment and closing. Every function flushes at most; the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from layanify.contacts.search import phone_digits
 from layanify.conversations import repository
@@ -55,6 +57,28 @@ def note_message(
     if opens_window and (conversation.last_inbound_at is None or at > conversation.last_inbound_at):
         conversation.last_inbound_at = at
         conversation.window_expires_at = at + SERVICE_WINDOW
+
+
+ACTIVITY_FIELDS = (
+    "last_message_at",
+    "last_message_preview",
+    "unread_count",
+    "last_inbound_at",
+    "window_expires_at",
+)
+
+
+def write_activity_together(conversations: Iterable[Conversation]) -> None:
+    """Make the next flush write every activity field of these conversations, changed or not.
+
+    The ORM groups the UPDATEs of a flush by the set of columns that changed, and only neighbours (in
+    id order) share a statement. After a batch of messages those sets vary (a message in the same second
+    leaves `last_message_at` as it was; a system notice moves no window), so a hundred conversations took
+    ~40 single-row UPDATEs, each a round trip to the database. Written whole, they take one.
+    """
+    for conversation in conversations:
+        for field in ACTIVITY_FIELDS:
+            flag_modified(conversation, field)
 
 
 async def get_conversation(session: AsyncSession, workspace_id: int, conversation_id: int) -> Conversation:

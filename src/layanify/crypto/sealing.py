@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 
 from layanify.accounts.models import Workspace
 from layanify.audit import service as audit
@@ -114,9 +116,15 @@ async def seal_filename_rows(session: AsyncSession, rows: list[dict[str, Any]]) 
 
 
 def _changed(obj: object, key: str) -> bool:
-    """True when the attribute is loaded and was set in this unit of work."""
+    """True when the attribute is loaded and was set in this unit of work.
+
+    A loaded object whose attribute was never set has no entry in `committed_state`: that answers most
+    objects of a flush without building their history (`state.attrs` built every attribute's state).
+    """
     state = inspect(obj)
-    return key in state.dict and state.attrs[key].history.has_changes()
+    if key not in state.dict or (state.key is not None and key not in state.committed_state):
+        return False
+    return bool(get_history(obj, key, passive=PASSIVE_NO_INITIALIZE).has_changes())
 
 
 @event.listens_for(Session, "before_flush")

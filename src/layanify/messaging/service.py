@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import phonenumbers
 from pydantic import ValidationError
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from layanify.contacts import service as contacts
 from layanify.conversations import service as conversations
@@ -33,6 +36,16 @@ STATUS_TIME_COLUMNS = {
     "played": "played_at",
     "failed": "failed_at",
 }
+# Every column `advance` may set.
+STATUS_FIELDS = (
+    "status",
+    *STATUS_TIME_COLUMNS.values(),
+    "error_code",
+    "error_title",
+    "error_details",
+    "error_href",
+    "error_action",
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,16 @@ def advance(message: Message, status: str, at: datetime, errors: list[dict[str, 
         message.error_href = first["href"]
         message.error_action = error_for_code(first["code"]).action.value if first["code"] else None
     return True
+
+
+def write_statuses_together(messages: Iterable[Message]) -> None:
+    """Make the next flush write every status column of the messages a status changed, so it sends
+    one UPDATE for all of them (as `conversations.write_activity_together`, for the same reason:
+    sent, delivered and read reports change different columns, and the ORM groups by columns)."""
+    for message in messages:
+        if inspect(message).modified:
+            for field in STATUS_FIELDS:
+                flag_modified(message, field)
 
 
 # Our message id rides along in `biz_opaque_callback_data`, so a send whose response was lost is

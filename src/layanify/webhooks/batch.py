@@ -18,14 +18,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts import repository as contacts_repository
 from layanify.contacts.service import apply_profile
 from layanify.conversations import repository as conversations_repository
+from layanify.conversations.models import Conversation
+from layanify.conversations.service import write_activity_together
 from layanify.messaging import repository as messages_repository
-from layanify.messaging.service import advance, inbound_row, match_by_callback, note_inbound, status_values
+from layanify.messaging.service import (
+    advance,
+    inbound_row,
+    match_by_callback,
+    note_inbound,
+    status_values,
+    write_statuses_together,
+)
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers.models import WhatsAppNumber
 from layanify.numbers.service import learn_display_number
@@ -35,7 +43,7 @@ from layanify.whatsapp.payloads import (
     MessagesValue,
     PayloadError,
     Profile,
-    iter_changes,
+    changes_of,
     normalize_error,
     parse_messages_value,
     parse_timestamp,
@@ -65,8 +73,8 @@ class _Status:
 def _batchable_values(body: bytes) -> list[MessagesValue] | None:
     """The `messages` values of a body this module can apply, or None when it needs the per-event path."""
     try:
-        changes = list(iter_changes(orjson.loads(body)))
-    except (orjson.JSONDecodeError, PayloadError):
+        changes = changes_of(body)
+    except PayloadError:
         return None
     if any(change.field != "messages" for change in changes):
         return None
@@ -174,6 +182,7 @@ async def _store_inbound(session: AsyncSession, items: list[_Inbound], outcomes:
             item.number.workspace_id, conversation.id, item.message, item.received_at
         )
     stored = await messages_repository.insert_messages(session, list(rows.values()))
+    noted: dict[int, Conversation] = {}
     for item in items:
         outcome = outcomes[item.event_id]
         message_id = stored.pop(item.wamid, None)  # pop: a wamid twice in one batch is stored once
@@ -189,9 +198,11 @@ async def _store_inbound(session: AsyncSession, items: list[_Inbound], outcomes:
             contact = contacts[(item.number.workspace_id, item.sender)]
             await apply_keyword(session, contact, conversation.id, opted_out=keyword, at=item.at)
         note_inbound(conversation, row)
+        noted[conversation.id] = conversation
         outcome.stored.append(
             MessageChange(item.number.workspace_id, conversation.id, message_id, row["status"])
         )
+    write_activity_together(noted.values())
 
 
 async def _apply_statuses(session: AsyncSession, items: list[_Status], outcomes: dict[int, Outcome]) -> None:
@@ -238,4 +249,5 @@ async def _apply_statuses(session: AsyncSession, items: list[_Status], outcomes:
             outcome.advanced.append(
                 MessageChange(message.workspace_id, message.conversation_id, message.id, message.status)
             )
+    write_statuses_together(messages.values())
     await messages_repository.link_status_events(session, links)

@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from layanify.contacts import repository as contacts_repository
@@ -31,7 +30,7 @@ from layanify.webhooks.models import EventStatus, WebhookEvent
 from layanify.whatsapp.payloads import (
     Change,
     PayloadError,
-    iter_changes,
+    changes_of,
     normalize_error,
     parse_messages_value,
     parse_timestamp,
@@ -269,12 +268,8 @@ HANDLERS: dict[str, Handler] = {
 
 async def process_body(session: AsyncSession, body: bytes, received_at: datetime) -> Outcome:
     """Apply every change of a raw webhook body. Raises PayloadError for an unreadable envelope."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from exc
     outcome = Outcome()
-    for change in iter_changes(payload):
+    for change in changes_of(body):
         outcome.fields.append(change.field)
         handler = HANDLERS.get(change.field)
         if handler is None:
@@ -292,8 +287,8 @@ async def process_body(session: AsyncSession, body: bytes, received_at: datetime
 async def workspace_of(session: AsyncSession, body: bytes) -> int | None:
     """The workspace an event concerns, read from its phone number ids (so even a failed event is shown)."""
     try:
-        changes = list(iter_changes(orjson.loads(body)))
-    except (orjson.JSONDecodeError, PayloadError):
+        changes = changes_of(body)
+    except PayloadError:
         return None
     for change in changes:
         phone_number_id = parse_messages_value(change.value).phone_number_id

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 JSON = dict[str, Any]
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 MEDIA_KEYS = ("id", "mime_type", "sha256", "url", "filename", "voice", "animated")
@@ -99,9 +101,28 @@ def without_nul(value: Any, _depth: int = 0) -> Any:
 
 def iter_changes(body: Any) -> Iterator[Change]:
     """Every change of every entry; raises PayloadError when the envelope itself is unreadable."""
+    return _changes(body, walk=True)
+
+
+def changes_of(body: bytes) -> list[Change]:
+    """Every change of a raw webhook body; PayloadError when it is not JSON or not an envelope.
+
+    Most bodies skip `without_nul`'s walk, which rebuilt every dict and list of every body (~25 µs of
+    ~700 a processed event): only an escaped NUL can put one in a string, and nesting past MAX_DEPTH
+    needs more than MAX_DEPTH brackets (counting those inside strings only makes the test stricter).
+    """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    may_need_walk = b"\\u0000" in body or body.count(b"{") + body.count(b"[") > MAX_DEPTH
+    return list(_changes(payload, walk=may_need_walk))
+
+
+def _changes(body: Any, *, walk: bool) -> Iterator[Change]:
     if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
         raise PayloadError("expected a JSON object with an 'entry' list (Meta's webhook envelope)")
-    for entry in without_nul(body["entry"]):
+    for entry in without_nul(body["entry"]) if walk else body["entry"]:
         entry = _as_dict(entry)
         waba_id = _as_str(entry.get("id")) or ""
         time = parse_timestamp(entry.get("time")) if entry.get("time") is not None else None
