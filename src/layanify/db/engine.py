@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from layanify.config import Settings
 from layanify.db.session import Sessionmaker
+from layanify.db.sqlite_driver import one_trip_dbapi
 
 
 def _json_dumps(value: Any) -> str:
@@ -24,6 +25,7 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         path = settings.sqlite_path()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("module", one_trip_dbapi())  # one thread round trip per statement
         engine = create_async_engine(
             settings.database_url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8, **kwargs
         )
