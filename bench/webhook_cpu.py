@@ -1,7 +1,8 @@
 """The webhook worker's CPU per processed event, in one process, against a baseline measured in the same run.
 
     .venv/bin/python bench/webhook_cpu.py [--database sqlite|postgresql] [--events 6000] [--runs 3]
-                                          [--batch 100] [--statements]
+                                          [--batch 100] [--statements] [--busy-loop 0.25]
+                                          [--compare stock-driver|ungrouped]
 
 A small bench for one lever at a time on the processing side (bench/webhook_ingest.py is the full
 picture: HTTP, receipts and processing in their real processes). Measures CPU time (time.process_time:
@@ -18,6 +19,12 @@ Baseline (same events, same run): the queue alone. The same claim and mark-proce
 same batch sizes, nothing applied: what any worker of this queue pays before it looks at a payload. The
 ratio says how much the processing itself costs on top of its floor.
 
+`--busy-loop F` keeps the event loop busy F of the time while the worker runs (0.25 ms slices of
+Python), as a server's webhooks do beside its in-process worker. `--compare` measures a lever in pairs:
+every run stores two sets of events and processes one with the product's worker, the other with the
+variant, in alternating order (machine drift hits both): `stock-driver` is SQLAlchemy's own aiosqlite
+adapter instead of `db.sqlite_driver` (SQLite only), `ungrouped` a flush that writes only the columns
+that changed (decision 37). The first pair warms up.
 `--statements` prints the worker's ten costliest SQL statements of the last run (time from the driver
 call to its return, thread hop included).
 """
@@ -26,14 +33,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import sqlite3
 import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import aiosqlite
 from pydantic import SecretStr
 from sqlalchemy import delete, event, func, select
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.accounts import service as accounts
@@ -46,7 +58,7 @@ from layanify.messaging.models import Message
 from layanify.numbers import service as numbers
 from layanify.observability import configure_logging
 from layanify.realtime.broker import broker_for
-from layanify.webhooks import repository
+from layanify.webhooks import batch, repository
 from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.models import EventStatus, WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
@@ -132,7 +144,7 @@ class StatementTimer:
         ranked = sorted(self.totals.items(), key=lambda item: -item[1][0])
         total = sum(seconds for seconds, _ in self.totals.values())
         say(f"  SQL: {total * 1000 / events:.3f} ms/event in {sum(n for _, n in self.totals.values())} calls")
-        for statement, (seconds, calls) in ranked[:30]:
+        for statement, (seconds, calls) in ranked[:10]:
             say(f"    {seconds * 1000 / events:.3f} ms/event {int(calls):5d}× {statement}")
 
 
@@ -172,6 +184,47 @@ async def queue_only_run(sessionmaker: Sessionmaker, batch: int) -> tuple[float,
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
+class Busy:
+    """Keeps the event loop busy `share` of the time, in 0.25 ms slices of Python (as a server's webhooks
+    take the loop beside an in-process worker), while the worker runs."""
+
+    SLICE = 0.00025
+
+    def __init__(self, share: float) -> None:
+        self._share = share
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> None:
+        if self._share > 0:
+            self._stop.clear()
+            self._task = asyncio.create_task(self._run())
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        pause = self.SLICE * (1 - self._share) / self._share
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            while time.perf_counter() - started < self.SLICE:
+                pass
+            await asyncio.sleep(pause)
+
+
+@contextlib.contextmanager
+def ungrouped() -> Iterator[None]:
+    """The worker as before decision 37: the flush writes only the columns that changed."""
+    saved = batch.write_activity_together, batch.write_statuses_together
+    batch.write_activity_together = batch.write_statuses_together = lambda _: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        batch.write_activity_together, batch.write_statuses_together = saved
+
+
 async def main(args: argparse.Namespace) -> int:
     async with database(args.database, args.pg_dsn) as url:
         settings = Settings.model_validate(
@@ -196,14 +249,60 @@ async def main(args: argparse.Namespace) -> int:
         await seed(sessionmaker, settings)
         broker = broker_for(settings)
         worker = WebhookWorker(sessionmaker, settings, name="bench", broker=broker)
+        other_engine = None
+        variant = contextlib.nullcontext
+        other = worker
+        if args.compare == "stock-driver":
+            if args.database != "sqlite":
+                raise SystemExit("--compare stock-driver is a SQLite comparison")
+            other_engine = create_engine(settings, module=AsyncAdapt_aiosqlite_dbapi(aiosqlite, sqlite3))
+            other = WebhookWorker(create_sessionmaker(other_engine), settings, name="stock", broker=broker)
+        elif args.compare == "ungrouped":
+            variant = ungrouped
         factory = PayloadFactory(SECRET, seed=11)
+        busy = Busy(args.busy_loop)
         say(
             f"webhook worker CPU per event: {args.database}, {args.events} events a run in batches of"
             f" {args.batch}, {args.runs} runs (the first warms up)"
+            + (f", event loop kept {args.busy_loop:.0%} busy" if args.busy_loop else "")
+            + (f", each run against {args.compare} in alternating order" if args.compare else "")
         )
+
+        async def one_run(
+            chosen: WebhookWorker, context: Callable[[], Any], statements: bool
+        ) -> tuple[float, float, int]:
+            """Store `--events` events and process them: (CPU s, wall s, messages stored)."""
+            first_id = await next_event_id(sessionmaker)
+            await store(settings, factory, args.events)
+            before = await messages(sessionmaker)
+            timer.on = statements
+            with context():
+                async with busy:
+                    cpu, wall = await worker_run(chosen)
+            timer.on = False
+            stored = await messages(sessionmaker) - before
+            async with unit_of_work(sessionmaker) as session:
+                await session.execute(delete(WebhookEvent).where(WebhookEvent.id >= first_id))
+            return cpu, wall, stored
+
         per_event: list[float] = []
         floor: list[float] = []
+        pairs: list[tuple[float, float, float, float]] = []  # (ms, events/s) product, then the variant
         for run in range(args.runs):
+            last = run == args.runs - 1
+            if args.compare:
+                order = [("product", worker, contextlib.nullcontext), (args.compare, other, variant)]
+                results = {}
+                for name, chosen, context in order if run % 2 == 0 else order[::-1]:
+                    cpu, wall, _ = await one_run(
+                        chosen, context, args.statements and last and name == "product"
+                    )
+                    results[name] = (cpu * 1000 / args.events, args.events / wall)
+                    ms, rate = results[name]
+                    say(f"  run {run + 1} {name}: {ms:.3f} ms CPU/event, {rate:.0f} events/s")
+                if run:
+                    pairs.append((*results["product"], *results[args.compare]))
+                continue
             first_id = await next_event_id(sessionmaker)
             await store(settings, factory, args.events)
             base_cpu, base_wall = await queue_only_run(sessionmaker, args.batch)
@@ -214,8 +313,9 @@ async def main(args: argparse.Namespace) -> int:
                     .values(status=EventStatus.PENDING.value, attempts=0)
                 )
             before = await messages(sessionmaker)
-            timer.on = args.statements and run == args.runs - 1
-            cpu, wall = await worker_run(worker)
+            timer.on = args.statements and last
+            async with busy:
+                cpu, wall = await worker_run(worker)
             timer.on = False
             stored = await messages(sessionmaker) - before
             left = await pending(sessionmaker)
@@ -236,9 +336,20 @@ async def main(args: argparse.Namespace) -> int:
                 f"worker: median {median:.3f} ms CPU/event = {1000 / median:.0f} events/s a core;"
                 f" queue alone: median {base:.3f} ms ({median / base:.1f}× the queue's floor)"
             )
+        if pairs:
+            cheaper = sum(1 for ms, _, other_ms, _ in pairs if ms < other_ms)
+            faster = sum(1 for _, rate, _, other_rate in pairs if rate > other_rate)
+            medians = [statistics.median(pair[i] for pair in pairs) for i in range(4)]
+            say(
+                f"product: median {medians[0]:.3f} ms CPU/event, {medians[1]:.0f} events/s;"
+                f" {args.compare}: median {medians[2]:.3f} ms, {medians[3]:.0f} events/s; the product used"
+                f" less CPU in {cheaper} and was faster in {faster} of {len(pairs)} pairs"
+            )
         if args.statements:
             timer.report(args.events)
         await broker.aclose()
+        if other_engine is not None:
+            await other_engine.dispose()
         await engine.dispose()
     return 0
 
@@ -253,6 +364,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--statements", action="store_true")
+    parser.add_argument(
+        "--compare",
+        choices=("stock-driver", "ungrouped"),
+        help="alternate every run with SQLAlchemy's own aiosqlite adapter (SQLite) or with a flush that"
+        " writes only changed columns (decision 37); the first pair warms up",
+    )
+    parser.add_argument("--busy-loop", type=float, default=0.0, help="keep the event loop this busy (0-0.9)")
     return parser.parse_args(argv)
 
 
