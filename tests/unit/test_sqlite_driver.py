@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -39,6 +39,18 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+def fetch_in_arraysize_steps(connection: Connection) -> list[list[str]]:
+    """The DB-API cursor's fetchmany() without a size: arraysize rows (1 by default, as DB-API says)."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute("SELECT name FROM t ORDER BY id")
+        first = [row[0] for row in cursor.fetchmany()]
+        cursor.arraysize = 2
+        return [first, [row[0] for row in cursor.fetchmany()]]
+    finally:
+        cursor.close()
+
+
 async def test_rows_columns_counts_and_ids_come_back_as_from_sqlite(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         inserted = await connection.execute(text("INSERT INTO t (name, n) VALUES ('a', 1)"))
@@ -56,6 +68,10 @@ async def test_rows_columns_counts_and_ids_come_back_as_from_sqlite(engine: Asyn
         result = await connection.execute(text("SELECT name, n FROM t ORDER BY id"))
         assert list(result.keys()) == ["name", "n"]
         assert [tuple(row) for row in result] == [("a", 1), ("b", 20), ("c", 30), ("d", 4)]
+        partial = await connection.execute(text("SELECT name FROM t ORDER BY id"))
+        assert [row.name for row in partial.fetchmany(3)] == ["a", "b", "c"]
+        assert [row.name for row in partial.fetchmany()] == ["d"]
+        assert await connection.run_sync(fetch_in_arraysize_steps) == [["a"], ["b", "c"]]
         empty = await connection.execute(text("SELECT name FROM t WHERE n > 100"))
         assert list(empty.keys()) == ["name"]
         assert empty.all() == []

@@ -50,7 +50,7 @@ def _run_statement(connection: sqlite3.Connection, operation: str, parameters: A
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose every statement is one call on aiosqlite's thread."""
 
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
 
     def __init__(self, adapt_connection: Any) -> None:  # no cursor is opened ahead of a statement
         self._adapt_connection = adapt_connection
@@ -60,6 +60,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._description: Any = None
         self._rowcount = -1
         self._lastrowid: int | None = None
+        self._arraysize = 1  # the DB-API default: what fetchmany() without a size returns
 
     @property
     def description(self) -> Any:
@@ -72,6 +73,14 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     @property
     def lastrowid(self) -> Any:
         return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
 
     async def _async_soft_close(self) -> None:
         return None  # the statement's cursor is closed already
