@@ -19,9 +19,23 @@ import asyncpg
 
 from layanify.config import Settings
 from layanify.crypto import content
-from layanify.webhooks.ingest import open_receipts, receipts_file
+from layanify.db.engine import create_engine
+from layanify.webhooks.ingest import EventWriter, open_receipts, receipts_file
 
 DISCARD_NOTE = "bench: discarded between phases"
+
+
+async def store_pending(database_url: str, bodies: list[bytes]) -> None:
+    """Store the bodies as pending events through the product's EventWriter (straight into
+    `webhook_events`: no receipts file), all at once, as a preloaded backlog."""
+    engine = create_engine(Settings(database_url=database_url))
+    writer = EventWriter(engine, max_batch=512, max_queue=len(bodies) + 1)
+    await writer.start()
+    try:
+        await asyncio.gather(*(writer.store(body) for body in bodies))
+    finally:
+        await writer.stop()
+        await engine.dispose()
 
 
 @functools.cache

@@ -48,6 +48,7 @@ from sqlalchemy import delete, event, func, select
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dbprobe import store_pending
 from layanify.accounts import service as accounts
 from layanify.config import Settings
 from layanify.crypto.keyring import Keyring
@@ -59,7 +60,6 @@ from layanify.numbers import service as numbers
 from layanify.observability import configure_logging
 from layanify.realtime.broker import broker_for
 from layanify.webhooks import batch, repository
-from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.models import EventStatus, WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
 from outbox_cpu import database
@@ -94,14 +94,7 @@ async def store(settings: Settings, factory: PayloadFactory, count: int) -> int:
         request = factory.next()
         bodies.append(request.body)
         messages += request.new_messages
-    engine = create_engine(settings)
-    writer = EventWriter(engine, max_batch=512, max_queue=count + 1)
-    await writer.start()
-    try:
-        await asyncio.gather(*(writer.store(body) for body in bodies))
-    finally:
-        await writer.stop()
-        await engine.dispose()
+    await store_pending(settings.database_url, bodies)
     return messages
 
 

@@ -85,11 +85,17 @@ from typing import Any
 import httpx
 import orjson
 
-from dbprobe import BenchDatabase, Inspector, PostgresDatabase, Sample, SqliteDatabase, clear_body
+from dbprobe import (
+    BenchDatabase,
+    Inspector,
+    PostgresDatabase,
+    Sample,
+    SqliteDatabase,
+    clear_body,
+    store_pending,
+)
 from layanify.config import Settings
-from layanify.db.engine import create_engine
 from layanify.observability import configure_logging
-from layanify.webhooks.ingest import EventWriter
 from payloads import PayloadFactory, Tally
 from procstat import CpuMeter
 
@@ -929,14 +935,7 @@ class DatabaseBench:
             bodies.append(request.body)
             tally.requests += 1
             tally.messages += request.new_messages
-        engine = create_engine(Settings(database_url=self.db.url))
-        writer = EventWriter(engine, max_batch=512, max_queue=len(bodies) + 1)
-        await writer.start()
-        try:
-            await asyncio.gather(*(writer.store(body) for body in bodies))
-        finally:
-            await writer.stop()
-            await engine.dispose()
+        await store_pending(self.db.url, bodies)
         return tally
 
     def _workers(self, label: str) -> list[Service]:
