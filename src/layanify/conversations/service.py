@@ -74,7 +74,7 @@ def write_activity_together(conversations: Iterable[Conversation]) -> None:
     The ORM groups the UPDATEs of a flush by the set of columns that changed, and only neighbours (in
     id order) share a statement. After a batch of messages those sets vary (a message in the same second
     leaves `last_message_at` as it was; a system notice moves no window), so a hundred conversations took
-    ~40 single-row UPDATEs, each a round trip to the database. Written whole, they take one.
+    ~40 UPDATE statements of a row or a few, each a round trip. Written whole, they take one.
     """
     for conversation in conversations:
         for field in ACTIVITY_FIELDS:
