@@ -262,11 +262,22 @@ async def main(args: argparse.Namespace) -> int:
         )
 
         async def one_run(
-            chosen: WebhookWorker, context: Callable[[], Any], statements: bool
-        ) -> tuple[float, float, int]:
-            """Store `--events` events and process them: (CPU s, wall s, messages stored)."""
+            chosen: WebhookWorker, context: Callable[[], Any], *, statements: bool, floor_first: bool
+        ) -> tuple[float, float, int, int, tuple[float, float]]:
+            """Store `--events` events and process them: CPU s, wall s, messages stored, events left
+            pending, and the queue alone's CPU and wall s (with `floor_first`, run over the same events
+            before the worker; else zeros)."""
             first_id = await next_event_id(sessionmaker)
             await store(settings, factory, args.events)
+            queue_alone = (0.0, 0.0)
+            if floor_first:
+                queue_alone = await queue_only_run(sessionmaker, args.batch)
+                async with unit_of_work(sessionmaker) as session:  # the same events again, pending
+                    await session.execute(
+                        WebhookEvent.__table__.update()
+                        .where(WebhookEvent.id >= first_id)
+                        .values(status=EventStatus.PENDING.value, attempts=0)
+                    )
             before = await messages(sessionmaker)
             timer.on = statements
             with context():
@@ -274,9 +285,10 @@ async def main(args: argparse.Namespace) -> int:
                     cpu, wall = await worker_run(chosen)
             timer.on = False
             stored = await messages(sessionmaker) - before
+            left = await pending(sessionmaker)
             async with unit_of_work(sessionmaker) as session:
                 await session.execute(delete(WebhookEvent).where(WebhookEvent.id >= first_id))
-            return cpu, wall, stored
+            return cpu, wall, stored, left, queue_alone
 
         per_event: list[float] = []
         floor: list[float] = []
@@ -287,33 +299,17 @@ async def main(args: argparse.Namespace) -> int:
                 order = [("product", worker, contextlib.nullcontext), (args.compare, other, variant)]
                 results = {}
                 for name, chosen, context in order if run % 2 == 0 else order[::-1]:
-                    cpu, wall, _ = await one_run(
-                        chosen, context, args.statements and last and name == "product"
-                    )
+                    statements = args.statements and last and name == "product"
+                    cpu, wall, *_ = await one_run(chosen, context, statements=statements, floor_first=False)
                     results[name] = (cpu * 1000 / args.events, args.events / wall)
                     ms, rate = results[name]
                     say(f"  run {run + 1} {name}: {ms:.3f} ms CPU/event, {rate:.0f} events/s")
                 if run:
                     pairs.append((*results["product"], *results[args.compare]))
                 continue
-            first_id = await next_event_id(sessionmaker)
-            await store(settings, factory, args.events)
-            base_cpu, base_wall = await queue_only_run(sessionmaker, args.batch)
-            async with unit_of_work(sessionmaker) as session:  # the same events again, pending
-                await session.execute(
-                    WebhookEvent.__table__.update()
-                    .where(WebhookEvent.id >= first_id)
-                    .values(status=EventStatus.PENDING.value, attempts=0)
-                )
-            before = await messages(sessionmaker)
-            timer.on = args.statements and last
-            async with busy:
-                cpu, wall = await worker_run(worker)
-            timer.on = False
-            stored = await messages(sessionmaker) - before
-            left = await pending(sessionmaker)
-            async with unit_of_work(sessionmaker) as session:
-                await session.execute(delete(WebhookEvent).where(WebhookEvent.id >= first_id))
+            cpu, wall, stored, left, (base_cpu, base_wall) = await one_run(
+                worker, contextlib.nullcontext, statements=args.statements and last, floor_first=True
+            )
             ms, base_ms = cpu * 1000 / args.events, base_cpu * 1000 / args.events
             if run:
                 per_event.append(ms)
