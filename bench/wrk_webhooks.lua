@@ -1,6 +1,6 @@
 -- wrk script for bench/webhook_ingest.py: replays pre-signed webhook bodies.
 --
---   wrk -t1 -cC -dDs -s bench/wrk_webhooks.lua URL -- BODIES [RATE] [STOP_AFTER]
+--   wrk -t1 -cC -dDs -s bench/wrk_webhooks.lua URL -- BODIES [RATE] [STOP_AFTER] [PACE_SECONDS]
 --
 -- BODIES has one request per line: `<X-Hub-Signature-256 value><TAB><compact JSON body>`. Requests
 -- are built once in init() (before wrk starts its clock) and sent in file order, wrapping around
@@ -10,7 +10,9 @@
 -- exponentially distributed gaps (Poisson arrivals at RATE, read from CLOCK_MONOTONIC through LuaJIT's
 -- ffi). A connection is only free again once its response is in, so C connections sustain RATE while
 -- latency < C / RATE; when the server falls behind, the schedule does not burst to catch up and the
--- achieved rate (reported) drops below RATE. STOP_AFTER > 0 makes the thread stop sending once that
+-- achieved rate (reported) drops below RATE. With PACE_SECONDS > 0 the schedule ends that long after
+-- the first send: no request is sent after it, so the requests still in flight then get their answers
+-- (and their latency in the histogram) during the rest of -d instead of being cut off. STOP_AFTER > 0 makes the thread stop sending once that
 -- many responses arrived and print "STOPPED" (wrk itself exits at -d or on SIGINT).
 -- done() prints one line `WRK_RESULT {json}` with the summary and latency percentiles (microseconds).
 
@@ -28,6 +30,7 @@ local built = {}
 local index = 0
 local rate = 0
 local stop_after = 0
+local pace_ms = 0
 
 local ffi = require("ffi")
 ffi.cdef([[
@@ -46,6 +49,7 @@ function init(args)
   local path = args[1]
   rate = tonumber(args[2] or "0") or 0
   stop_after = tonumber(args[3] or "0") or 0
+  pace_ms = (tonumber(args[4] or "0") or 0) * 1000
   for line in io.lines(path) do
     local tab = line:find("\t", 1, true)
     if tab then
@@ -65,8 +69,15 @@ function init(args)
     -- Defined only when pacing: wrk schedules a timer per request as soon as delay() exists.
     local mean_gap = 1000 / rate
     local next_send = nil
+    local pace_end = nil
     function delay()
       local now = now_ms()
+      if pace_end == nil and pace_ms > 0 then
+        pace_end = now + pace_ms
+      end
+      if pace_end ~= nil and now >= pace_end then
+        return 3600000 -- the schedule is over: this connection sends nothing more
+      end
       if next_send == nil or next_send < now then
         next_send = now
       end
@@ -87,13 +98,19 @@ function init(args)
   end
 end
 
+local checked = false
+
 function request()
   index = index + 1
   if index > requests_built then
     index = 1
     wraps = wraps + 1
   end
-  sent = sent + 1
+  if checked then
+    sent = sent + 1
+  else
+    checked = true -- the first call is wrk's own look at the request, before the run: never sent
+  end
   return built[index]
 end
 
