@@ -78,6 +78,31 @@ def test_raw_webhook_bodies_are_sealed_unless_the_setting_is_off() -> None:
     assert content.seal_webhook_body(body) == body
 
 
+def test_a_batch_of_webhook_bodies_is_sealed_body_by_body_with_its_own_nonces() -> None:
+    bodies = [b'{"object": "whatsapp_business_account", "n": %d}' % n for n in range(5)]
+    bodies += [b'{"same": 1}'] * 2
+    already = content.seal_webhook_body(b'{"sealed": "before"}')
+    stored = content.seal_webhook_bodies([*bodies, already])
+    assert len(stored) == len(bodies) + 1
+    assert stored[-1] == already  # never twice
+    for body, sealed in zip(bodies, stored, strict=False):
+        assert content.bytes_key_id(sealed) == "test"
+        assert body not in sealed
+        assert content.SealedBody().process_result_value(sealed, DIALECT) == body
+    # Equal bodies give different ciphertexts: every body has a nonce of its own.
+    nonces = {sealed[len(content.BYTES_MAGIC) + 1 + len(b"test") :][:12] for sealed in stored}
+    assert len(nonces) == len(stored)
+    assert stored[5] != stored[6]
+    # A body sealed in a batch opens only as a webhook body, like one sealed alone.
+    with pytest.raises(KeyringError):
+        content.open_bytes(stored[0], content.media_ad("1/2026/11/a.pdf"))
+    assert content.seal_webhook_bodies([]) == []
+    content.configure(content.ContentCipher(keyring=factories.TEST_KEYRING, seal_webhook_bodies=False))
+    assert content.seal_webhook_bodies(bodies) == bodies
+    content.configure(None)
+    assert content.seal_webhook_bodies(bodies) == bodies
+
+
 def test_words_are_normalised_and_tokens_depend_on_the_key_and_the_workspace() -> None:
     assert content.words("Kaos HITAM, ｋａｏｓ! straße") == {"kaos", "hitam", "strasse"}
     message = {"type": "image", "caption": "Kaos hitam"}

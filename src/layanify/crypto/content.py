@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -158,13 +158,26 @@ def text_key_id(stored: str) -> str | None:
     return keyring().key_id_of(stored[len(TEXT_SEALED) :]) if stored.startswith(TEXT_SEALED) else None
 
 
-def seal_bytes(data: bytes, associated_data: bytes) -> bytes:
-    """`data` sealed under the current key, self-describing (magic, key id, nonce, ciphertext)."""
-    key_id, sealed = keyring().encrypt_bytes(data, associated_data=associated_data)
+def _bytes_header(key_id: str) -> bytes:
     kid = key_id.encode()
     if len(kid) > 255:
         raise ContentEncryptionError("an encryption key id must be at most 255 bytes")
-    return BYTES_MAGIC + bytes([len(kid)]) + kid + sealed
+    return BYTES_MAGIC + bytes([len(kid)]) + kid
+
+
+def seal_bytes(data: bytes, associated_data: bytes) -> bytes:
+    """`data` sealed under the current key, self-describing (magic, key id, nonce, ciphertext)."""
+    key_id, sealed = keyring().encrypt_bytes(data, associated_data=associated_data)
+    return _bytes_header(key_id) + sealed
+
+
+def seal_many_bytes(items: Sequence[bytes], associated_data: bytes) -> list[bytes]:
+    """`seal_bytes` of each item, with one call for every nonce (see `Keyring.encrypt_many`)."""
+    if not items:
+        return []
+    key_id, sealed = keyring().encrypt_many(items, associated_data=associated_data)
+    header = _bytes_header(key_id)
+    return [header + one for one in sealed]
 
 
 def bytes_key_id(blob: bytes) -> str | None:
@@ -194,6 +207,17 @@ def seal_webhook_body(body: bytes) -> bytes:
     if _cipher is None or not _cipher.seal_webhook_bodies or body.startswith(BYTES_MAGIC):
         return body
     return seal_bytes(body, WEBHOOK_AD)
+
+
+def seal_webhook_bodies(bodies: Sequence[bytes]) -> list[bytes]:
+    """`seal_webhook_body` of each body, in order: what the receipt writers store for a batch."""
+    if _cipher is None or not _cipher.seal_webhook_bodies:
+        return list(bodies)
+    stored = list(bodies)
+    plain = [index for index, body in enumerate(stored) if not body.startswith(BYTES_MAGIC)]
+    for index, sealed in zip(plain, seal_many_bytes([stored[i] for i in plain], WEBHOOK_AD), strict=True):
+        stored[index] = sealed
+    return stored
 
 
 # --- Column types ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from layanify.crypto.content import seal_webhook_body
+from layanify.crypto.content import seal_webhook_bodies
 from layanify.db.base import utcnow
 from layanify.db.session import WriteGate
 from layanify.observability import get_logger
@@ -268,7 +268,7 @@ class PostgresReceipts:
             await self._connect()
         times = [received_at for received_at, _ in rows]
         # The ORM path seals through the column type; this one writes the stored form itself.
-        bodies = [seal_webhook_body(body) for _, body in rows]
+        bodies = seal_webhook_bodies([body for _, body in rows])
         try:
             records = await self._driver.fetch(self.SQL, times, bodies)
         except BaseException:
@@ -403,11 +403,13 @@ class SqliteReceiptFile:
         try:
             last = self._last_id(connection)
             ids = list(range(last + 1, last + 1 + len(rows)))
-            values = []
-            for event_id, (received_at, body) in zip(ids, rows, strict=True):
-                at = received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-                # The ORM path seals through the column type; this one writes the stored form itself.
-                values.append((event_id, at, seal_webhook_body(body)))
+            # The ORM path seals through the column type; this one writes the stored form itself, the
+            # whole batch at once (one nonce draw, so this thread does not wait for the GIL per body).
+            sealed = seal_webhook_bodies([body for _, body in rows])
+            values = [
+                (event_id, received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), body)
+                for event_id, (received_at, _), body in zip(ids, rows, sealed, strict=True)
+            ]
             for start in range(0, len(values), self.ROWS_PER_STATEMENT):
                 chunk = values[start : start + self.ROWS_PER_STATEMENT]
                 flat = [value for row in chunk for value in row]
