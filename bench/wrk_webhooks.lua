@@ -12,8 +12,10 @@
 -- latency < C / RATE; when the server falls behind, the schedule does not burst to catch up and the
 -- achieved rate (reported) drops below RATE. With PACE_SECONDS > 0 the schedule ends that long after
 -- the first send: no request is sent after it, so the requests still in flight then get their answers
--- (and their latency in the histogram) during the rest of -d instead of being cut off. STOP_AFTER > 0 makes the thread stop sending once that
--- many responses arrived and print "STOPPED" (wrk itself exits at -d or on SIGINT).
+-- (and their latency in the histogram) during the rest of -d instead of being cut off.
+-- STOP_AFTER > 0 makes the thread stop sending once that many responses arrived and print "STOPPED"
+-- (wrk itself exits at -d or on SIGINT). `sent` leaves out wrk's own call of request() before the run
+-- (it looks at the request once on the thread's script, and sends nothing).
 -- done() prints one line `WRK_RESULT {json}` with the summary and latency percentiles (microseconds).
 
 local threads = {}
