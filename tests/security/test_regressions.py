@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from layanify.contacts.models import Contact
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.messaging.models import Message
-from layanify.whatsapp.payloads import MAX_DEPTH, PayloadError, iter_changes, without_nul
+from layanify.whatsapp.payloads import MAX_DEPTH, PayloadError, changes_of, without_nul
 from tests.conftest import Tenant, WebhookPoster, fixture
 from tests.security.test_payload_fuzz import load_events, run_worker, store_events
 
@@ -100,5 +100,10 @@ def test_without_nul_cleans_keys_and_values_and_bounds_depth() -> None:
     for _ in range(MAX_DEPTH + 2):
         deep = {"d": deep}
     with pytest.raises(PayloadError):
-        list(iter_changes({"entry": [deep]}))
-    assert [c.field for c in iter_changes(fixture("text"))] == ["messages"]  # real payloads pass
+        changes_of(json.dumps({"entry": [deep]}).encode())
+    doc = fixture("text")
+    assert [c.field for c in changes_of(json.dumps(doc).encode())] == ["messages"]  # real payloads pass
+    # A raw body's escaped NUL is found even where the walk is skipped for bodies without one.
+    doc["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] = "Bu\u0000di"
+    (change,) = changes_of(json.dumps(doc).encode())
+    assert change.value["contacts"][0]["profile"]["name"] == "Budi"
