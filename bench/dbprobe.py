@@ -7,10 +7,12 @@ through its own connection, so what it reports is what is committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -323,6 +325,12 @@ class BenchDatabase(ABC):
     async def inspector(self) -> Inspector:
         """An inspector on it (the schema must exist)."""
 
+    @abstractmethod
+    def stall_processing(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold, from another connection, a lock that processing needs and receipts do not, for as long
+        as the context runs: a stand-in for whatever makes processing slow in real life (a long query,
+        a migration, an administrator's transaction). Reads go on."""
+
 
 class SqliteDatabase(BenchDatabase):
     """A fresh file in the run's temporary directory."""
@@ -342,6 +350,18 @@ class SqliteDatabase(BenchDatabase):
 
     async def inspector(self) -> Inspector:
         return SqliteInspector(self.path)
+
+    @contextlib.asynccontextmanager
+    async def stall_processing(self) -> AsyncIterator[None]:
+        # The main file's write lock (receipts have a file of their own, decision 35). A worker's
+        # write waits in SQLite's busy handler (30 s) and goes on when the lock is let go.
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            await asyncio.to_thread(connection.execute, "BEGIN IMMEDIATE")
+            yield
+        finally:
+            await asyncio.to_thread(connection.execute, "ROLLBACK")
+            connection.close()
 
 
 class PostgresDatabase(BenchDatabase):
@@ -365,3 +385,15 @@ class PostgresDatabase(BenchDatabase):
 
     async def inspector(self) -> Inspector:
         return await PostgresInspector.connect(self.dsn)
+
+    @contextlib.asynccontextmanager
+    async def stall_processing(self) -> AsyncIterator[None]:
+        # Every message a worker stores or updates waits for this lock; receipts (webhook_events) and
+        # reads do not.
+        connection = await asyncpg.connect(self.dsn)
+        try:
+            async with connection.transaction():
+                await connection.execute("LOCK TABLE messages IN EXCLUSIVE MODE")
+                yield
+        finally:
+            await connection.close()

@@ -46,6 +46,12 @@ freshly created PostgreSQL database) gets the same phases, fed the same request 
    nothing processing (quiet), then again while a separate `layanify worker` process churns through a
    preloaded backlog sized to outlast the run (churning). Ack time is "flat" when the rate is sustained
    and p50 and p99 stay within +50% (or +5 ms) of the quiet run.
+5b. Stalled processing: the server restarts as shipped (in-process worker), and another connection holds
+   a lock that every message write needs and receipts do not (SQLite: the main file's write lock, the
+   receipts having a file of their own; PostgreSQL: `LOCK TABLE messages IN EXCLUSIVE MODE`), for the
+   whole paced run at the same rate: processing is stopped, not competing for the CPU. Ack time is
+   judged against the quiet run as in 5. Then the lock is let go and processing must resume: the
+   messages processed in the next seconds, and no event failed because of the wait.
 6. Integrity: every distinct inbound wamid of every processed event has exactly one `messages` row, and
    no event failed processing.
 
@@ -702,6 +708,7 @@ class DatabaseBench:
             await self.phase_sustained()
             await self.phase_probe()
             await self.phase_slow_processing()
+            await self.phase_stalled_processing()
             await self.phase_integrity()
         finally:
             if self.server is not None:
@@ -1102,6 +1109,62 @@ class DatabaseBench:
             f"p99 {churn.p99:.1f} vs {quiet.p99:.1f} ms: {'flat' if flat else 'NOT flat'}"
         )
 
+    async def phase_stalled_processing(self) -> None:
+        """Ack latency at the paced rate on the shipped server while processing cannot move, then resuming."""
+        plan = self.plan
+        target = float(self.result["pacing"]["target_rps"])
+        say("-- stalled processing: same paced rate on `serve` (in-process worker), its writes locked out")
+        await self.start_server(workers=True)
+        await self.insp.discard_pending()
+        path, _ = await self.bodies(target * plan.paced_seconds * 1.5 + 500)
+        failed_before, _ = await self.insp.errors()
+        async with self.db.stall_processing():
+            start = await self.samp.now()
+            stalled = await self.paced(f"stalled {self.db.kind}", path, target)
+            await self.settle()
+            end = await self.samp.now()
+        released = time.monotonic()
+        resumed = await self.wait_for(lambda s: s.messages > end.messages, plan.lag_wait_seconds * 2)
+        resumed_after = time.monotonic() - released
+        await asyncio.sleep(plan.lag_wait_seconds)
+        after = await self.samp.now()
+        failed_after, sample_error = await self.insp.errors()
+        # Stop processing before the integrity check reads what was processed; the rest is discarded.
+        await self.start_server(workers=False)
+        await self.insp.discard_pending()
+        quiet = self.result["slow_processing"]["quiet"]
+        moved_while_stalled = end.messages - start.messages
+        recovered_rate = (after.messages - resumed.messages) / max(after.at - resumed.at, 1e-6)
+        flat = (
+            stalled.sustained
+            and stalled.p50 <= max(quiet["latency_ms"]["p50"] * 1.5, quiet["latency_ms"]["p50"] + 5)
+            and stalled.p99 <= max(quiet["latency_ms"]["p99"] * 1.5, quiet["latency_ms"]["p99"] + 5)
+        )
+        stalled.extra.update(
+            {
+                "pending_start": start.pending,
+                "pending_at_release": end.pending,
+                "messages_processed_while_stalled": moved_while_stalled,
+                "resumed_after_s": round(resumed_after, 2) if resumed.messages > end.messages else None,
+                "messages_per_s_after_release": round(recovered_rate, 1),
+                "pending_after_recovery_window": after.pending,
+                "events_failed_by_the_stall": failed_after - failed_before,
+            }
+        )
+        self.result["stalled_processing"] = {"stalled": asdict(stalled), "ack_flat": flat}
+        say(stalled.line() + "   <- processing stalled")
+        say(
+            f"  while stalled: {moved_while_stalled} messages processed, pending {start.pending} ->"
+            f" {end.pending}; after the release processing resumed in {resumed_after:.1f} s at"
+            f" {recovered_rate:.0f} msg/s ({after.pending} pending {plan.lag_wait_seconds:.0f} s later);"
+            f" events failed by the wait: {failed_after - failed_before}; ack p50 {stalled.p50:.1f} vs"
+            f" {quiet['latency_ms']['p50']:.1f} ms, p99 {stalled.p99:.1f} vs"
+            f" {quiet['latency_ms']['p99']:.1f} ms:"
+            f" {'flat' if flat else 'NOT flat'}"
+        )
+        if failed_after > failed_before and sample_error:
+            say(f"   PROCESSING ERRORS, e.g.: {sample_error.splitlines()[0][:300]}")
+
     async def phase_integrity(self) -> None:
         """Every distinct inbound wamid of every processed event has exactly one message row."""
         bodies = await self.insp.processed_bodies()
@@ -1198,6 +1261,14 @@ def goals(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[st
     slow = result["slow_processing"]
     churning, quiet = slow["churning"], slow["quiet"]
     processing = result["processing"]
+    stalled = result["stalled_processing"]["stalled"]
+    stalled_ok = (
+        result["stalled_processing"]["ack_flat"]
+        and stalled["latency_ms"]["p99"] <= P99_GOAL_MS
+        and stalled["extra"]["messages_processed_while_stalled"] == 0
+        and stalled["extra"]["messages_per_s_after_release"] > 0
+        and stalled["extra"]["events_failed_by_the_stall"] == 0
+    )
     # The offered rate must have been delivered (else "keeps up" means little); requests unanswered
     # after the grace (`unanswered`) are about ack latency, which the other goals judge.
     delivered = sustained["rps"] >= 0.9 * sustained["target_rps"]
@@ -1226,6 +1297,16 @@ def goals(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[st
             f" churning served {churning['rps']:.0f} of {churning['target_rps']:.0f} req/s"
             f" ({churning['extra']['unanswered']} unanswered)",
             "goal": "within +50% (or +5 ms) of quiet, <= 50 ms, rate sustained",
+        },
+        "ack_flat_while_processing_stalled": {
+            "ok": stalled_ok,
+            "value": f"p99 {stalled['latency_ms']['p99']} ms stalled vs {quiet['latency_ms']['p99']} quiet;"
+            f" served {stalled['rps']:.0f} of {stalled['target_rps']:.0f} req/s"
+            f" ({stalled['extra']['unanswered']} unanswered); resumed:"
+            f" {stalled['extra']['messages_per_s_after_release']:.0f} msg/s after the release,"
+            f" {stalled['extra']['events_failed_by_the_stall']} events failed",
+            "goal": "within +50% (or +5 ms) of quiet, <= 50 ms, rate sustained;"
+            " processing resumes after, no event failed",
         },
         "processing_messages_per_s": {
             "ok": processing["messages_per_s"] >= PROCESSING_GOAL,
@@ -1345,6 +1426,17 @@ def print_summary(results: list[dict[str, Any]], baseline: dict[str, Any], evide
                 f"{r['slow_processing']['churning']['latency_ms']['p50']:.1f}/"
                 f"{r['slow_processing']['churning']['latency_ms']['p99']:.1f}"
             ),
+        ),
+        (
+            "stalled p50/p99 ms",
+            lambda r: (
+                f"{r['stalled_processing']['stalled']['latency_ms']['p50']:.1f}/"
+                f"{r['stalled_processing']['stalled']['latency_ms']['p99']:.1f}"
+            ),
+        ),
+        (
+            "    msg/s after the release",
+            lambda r: f"{r['stalled_processing']['stalled']['extra']['messages_per_s_after_release']:.0f}",
         ),
         ("(b) processed msg/s (drain)", lambda r: f"{r['processing']['messages_per_s']:.0f}"),
         ("    events/s (drain)", lambda r: f"{r['processing']['events_per_s']:.0f}"),
