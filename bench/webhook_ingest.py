@@ -64,7 +64,8 @@ baseline's server process CPU showing which side limits it. CPU used by processe
 ("other") is printed as well: on a shared machine the absolute figures are then pessimistic.
 
 --profile runs py-spy (`.venv/bin/pip install py-spy`) on the server during the c=64 level, the
-sustained run and the quiet paced run, and writes bench/results/profile-<db>-<run>.txt (py-spy raw format).
+sustained run, the quiet paced run and the stalled one, and writes bench/results/profile-<db>-<run>.txt
+(py-spy raw format).
 """
 
 from __future__ import annotations
@@ -1120,7 +1121,9 @@ class DatabaseBench:
         failed_before, _ = await self.insp.errors()
         async with self.db.stall_processing():
             start = await self.samp.now()
+            profile = self._start_profile("stalled", plan.paced_seconds - 1)
             stalled = await self.paced(f"stalled {self.db.kind}", path, target)
+            await self._finish_profile("stalled", profile)
             await self.settle()
             end = await self.samp.now()
         released = time.monotonic()
