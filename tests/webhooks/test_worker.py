@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.config import Settings
@@ -343,3 +347,41 @@ async def test_a_batch_moves_every_conversation_on_in_one_update(
         )
         expires = datetime.fromtimestamp(later, UTC) + timedelta(hours=24)
         assert conversation["window_expires_at"] == expires.isoformat().replace("+00:00", "Z")
+
+
+@contextlib.asynccontextmanager
+async def processing_locked_out(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Another connection holds a lock every message write needs, and receipts do not: SQLite's main-file
+    write lock (receipts have a file of their own), PostgreSQL's `messages` table. A long query, a
+    migration or an administrator's open transaction do this in real life."""
+    if engine.dialect.name == "sqlite":
+        assert engine.url.database
+        connection = sqlite3.connect(engine.url.database, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        return
+    async with engine.connect() as held:
+        await held.execute(sql("LOCK TABLE messages IN EXCLUSIVE MODE"))
+        yield
+        await held.rollback()
+
+
+async def test_processing_held_up_by_a_lock_keeps_acknowledging_and_resumes_without_a_failed_attempt(
+    webhook: WebhookPoster, sessionmaker: Sessionmaker, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    worker = WebhookWorker(sessionmaker, webhook.settings)
+    async with processing_locked_out(engine):
+        for n in range(3):
+            response = await webhook.post(factories.text_message(f"wamid.locked{n}", f"pesan {n}"))
+            assert response.status_code == 200, response.text  # receiving does not wait for the lock
+        batch_run = asyncio.create_task(worker.process_due_batch())
+        await asyncio.sleep(0.5)
+        assert not batch_run.done()  # the batch waits for the lock (on SQLite, up to its 30 s busy timeout) …
+    assert await asyncio.wait_for(batch_run, 10) == 3  # … and goes on when it is let go
+    stored = await all_events(sessionmaker)
+    assert [(e.status, e.attempts, e.last_error) for e in stored] == [("processed", 1, None)] * 3
+    assert await message_count(sessionmaker) == 3
