@@ -3,7 +3,7 @@
     .venv/bin/python bench/webhook_ingest.py [--quick] [--db sqlite|postgres|both] [--profile] [--keep]
                                              [--set LAYANIFY_NAME=VALUE ...]
 
-About 5 minutes (--quick: under 2). Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust; see
+About 7 minutes (--quick: under 2). Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust; see
 --pg-dsn) for the postgres part, and Debian's wrk (installed with apt-get when missing). Prints each
 phase as it goes, then a summary table, the issue's goals and the wrk evidence; writes
 bench/results/webhook_ingest-<db>.json. The goals are reported, never enforced: the exit status is 0.
