@@ -895,6 +895,53 @@ async def test_account_update_sets_the_account_status(
     assert event["summary"]["counts"] == {"numbers_updated": 1}
 
 
+async def test_oversized_values_in_number_and_template_updates_are_cut_to_fit_and_kept_whole_in_the_event(
+    webhook: WebhookPoster, client: httpx.AsyncClient, tenant: Tenant, sessionmaker: Sessionmaker
+) -> None:
+    """Meta's values here are short enums; an odd long one must not make the event fail on PostgreSQL
+    (varchar lengths are enforced there) and be retried until it gives up with a database error."""
+    long = "X" * 300
+    quality = fixture("phone_number_quality_update")
+    quality["entry"][0]["changes"][0]["value"].update(current_limit=long, new_quality_rating=long)
+    account = fixture("account_update")
+    account["entry"][0]["changes"][0]["value"]["event"] = long
+    template = fixture("template_status_update")
+    template["entry"][0]["changes"][0]["value"].update(
+        event=long, message_template_language=long, message_template_name=long * 2
+    )
+    template_quality = fixture("template_quality_update")
+    template_quality["entry"][0]["changes"][0]["value"]["new_quality_score"] = long
+    await webhook.deliver(quality, account, template_quality, template)
+
+    assert [(e["status"], e["attempts"], e["last_error"]) for e in await events(client, tenant)] == [
+        ("processed", 1, None)
+    ] * 4
+    updated = await number(sessionmaker, tenant.number_id)
+    assert (updated.messaging_limit, updated.quality_rating, updated.account_status) == (
+        long[:64],
+        long[:16],
+        long[:64],
+    )
+    assert updated.last_quality_event is not None
+    assert updated.last_quality_event["current_limit"] == long  # the whole value, as Meta sent it
+    [stored] = await templates(sessionmaker)
+    assert (stored.status, stored.language, stored.quality_score) == (long[:32], long[:16], long[:32])
+    assert stored.name == (long * 2)[:512]
+    assert stored.last_event is not None
+    assert stored.last_event["message_template_language"] == long
+
+
+async def test_a_template_id_too_long_to_be_meta_s_is_ignored_not_retried(
+    webhook: WebhookPoster, tenant: Tenant, sessionmaker: Sessionmaker
+) -> None:
+    template = fixture("template_status_update")
+    template["entry"][0]["changes"][0]["value"]["message_template_id"] = "9" * 65
+    await webhook.deliver(template)
+    assert await templates(sessionmaker) == []  # cutting it could land on another template
+    [event] = await stored_events(sessionmaker)
+    assert (event.status, event.attempts, event.last_error) == ("processed", 1, None)
+
+
 async def test_marketing_stop_is_shown_on_the_contact(
     webhook: WebhookPoster, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:

@@ -25,7 +25,15 @@ from layanify.numbers.models import NumberStatus, WhatsAppNumber
 from layanify.privacy.optout import is_marketing_template
 from layanify.whatsapp.errors import error_for_code
 from layanify.whatsapp.outbound import OutboundContent, TemplateContent, content_preview, parse_content
-from layanify.whatsapp.payloads import message_content, normalize_error, parse_timestamp, preview
+from layanify.whatsapp.payloads import (
+    WA_ID_MAX,
+    WAMID_MAX,
+    fitting_id,
+    message_content,
+    normalize_error,
+    parse_timestamp,
+    preview,
+)
 
 # Types that are not a customer writing to us: they neither open the window nor count as unread.
 NOT_CUSTOMER_WRITING = frozenset({"system"})
@@ -89,7 +97,7 @@ def inbound_row(
         "status": MessageStatus.RECEIVED.value,
         "timestamp": parse_timestamp(message.get("timestamp")) or received_at,
         "is_automated": False,
-        "reply_to_wamid": context.get("id") if isinstance(context.get("id"), str) else None,
+        "reply_to_wamid": fitting_id(context.get("id"), WAMID_MAX),  # `content.context` keeps it whole
         "created_at": received_at,
         "updated_at": received_at,
     }
@@ -119,7 +127,7 @@ def status_values(number_id: int, status: dict[str, Any], received_at: datetime)
         "wamid": wamid,
         "status": name[:16],
         "timestamp": parse_timestamp(status.get("timestamp")) or received_at,
-        "recipient_id": recipient if isinstance(recipient, str) else None,
+        "recipient_id": fitting_id(recipient, WA_ID_MAX),
         "biz_opaque_callback_data": callback[:512] if isinstance(callback, str) else None,
         "errors": errors or None,
         "pricing": status.get("pricing") if isinstance(status.get("pricing"), dict) else None,

@@ -32,6 +32,17 @@ def learn_display_number(number: WhatsAppNumber, display_phone_number: str | Non
         number.number = digits(display_phone_number)[:32]
 
 
+def _fit(column: Any, value: str) -> str:
+    """`value` cut to what `column` (a String(n) attribute) stores.
+
+    Meta's values in account and template updates are short enums. An odd long one must not fail the
+    event (PostgreSQL enforces varchar lengths; the event would be retried until it gave up with a
+    database error): the column gets what fits, and the event's JSON column keeps the whole value.
+    """
+    length: int | None = getattr(column.type, "length", None)
+    return value[:length] if length else value
+
+
 def set_access_token(number: WhatsAppNumber, token: str, keyring: Keyring) -> None:
     """Store the token encrypted; keep only its last 4 characters in the clear for display."""
     number.access_token_encrypted = keyring.encrypt(token, associated_data=number.phone_number_id.encode())
@@ -113,10 +124,10 @@ async def apply_quality_update(
     for number in numbers:
         limit = value.get("current_limit") or value.get("max_daily_conversations_per_business")
         if isinstance(limit, str):
-            number.messaging_limit = limit
+            number.messaging_limit = _fit(WhatsAppNumber.messaging_limit, limit)
         rating = value.get("quality_rating") or value.get("new_quality_rating")
         if isinstance(rating, str):
-            number.quality_rating = rating
+            number.quality_rating = _fit(WhatsAppNumber.quality_rating, rating)
         number.last_quality_event = value
         number.last_event_at = utcnow()
     return numbers
@@ -133,7 +144,7 @@ async def apply_account_update(
     for number in numbers:
         event = value.get("event")
         if isinstance(event, str):
-            number.account_status = event
+            number.account_status = _fit(WhatsAppNumber.account_status, event)
         number.last_account_event = value
         number.last_event_at = utcnow()
     return numbers
@@ -144,7 +155,8 @@ async def apply_template_update(
 ) -> list[MessageTemplate]:
     """Template status / quality webhooks, stored for every workspace that has a number on the WABA."""
     template_id = str(value.get("message_template_id") or "")
-    if not template_id:
+    if not template_id or _fit(MessageTemplate.template_id, template_id) != template_id:
+        # Cutting an id could land the update on another template: not one of Meta's, so nothing to update.
         return []
     workspaces = sorted({n.workspace_id for n in await repository.by_waba(session, waba_id)})
     templates = []
@@ -156,19 +168,21 @@ async def apply_template_update(
         name = value.get("message_template_name")
         language = value.get("message_template_language")
         if isinstance(name, str):
-            template.name = name
+            template.name = _fit(MessageTemplate.name, name)
         if isinstance(language, str):
-            template.language = language
+            template.language = _fit(MessageTemplate.language, language)
         # Status updates name the category (marketing templates are refused to opted-out customers).
         category = value.get("message_template_category")
         if isinstance(category, str) and category:
-            template.category = category.upper()[:32]
+            template.category = _fit(MessageTemplate.category, category.upper())
         if quality:
             score = value.get("new_quality_score")
-            template.quality_score = score if isinstance(score, str) else template.quality_score
+            if isinstance(score, str):
+                template.quality_score = _fit(MessageTemplate.quality_score, score)
         else:
             event = value.get("event")
-            template.status = event if isinstance(event, str) else template.status
+            if isinstance(event, str):
+                template.status = _fit(MessageTemplate.status, event)
             reason = value.get("reason")
             template.reason = reason if isinstance(reason, str) and reason != "NONE" else None
         template.last_event = value

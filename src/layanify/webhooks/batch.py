@@ -109,6 +109,7 @@ async def process_batch(
         for value in values:
             outcome.fields.append("messages")
             outcome.errors.extend(normalize_error(e) for e in value.errors)
+            outcome.ignored.extend(value.rejected)
             number = numbers.get(value.phone_number_id or "")
             if number is None:
                 if value.phone_number_id:

@@ -28,9 +28,11 @@ from layanify.webhooks import repository
 from layanify.webhooks.ingest import ReceiptStage
 from layanify.webhooks.models import EventStatus, WebhookEvent
 from layanify.whatsapp.payloads import (
+    WA_ID_MAX,
     Change,
     PayloadError,
     changes_of,
+    fitting_id,
     normalize_error,
     parse_messages_value,
     parse_timestamp,
@@ -102,6 +104,7 @@ async def handle_messages(
     """`messages`: inbound messages (every type), statuses and system-level errors."""
     value = parse_messages_value(change.value)
     outcome.errors.extend(normalize_error(e) for e in value.errors)
+    outcome.ignored.extend(value.rejected)
     number = await _number_for(session, value.phone_number_id, outcome)
     if number is None:
         outcome.count("skipped_unknown_number", len(value.messages) + len(value.statuses))
@@ -243,6 +246,9 @@ async def handle_user_preferences(
         return
     for pref in change.value.get("user_preferences") or []:
         if not isinstance(pref, dict) or not isinstance(pref.get("wa_id"), str):
+            continue
+        if fitting_id(pref["wa_id"], WA_ID_MAX) is None:
+            outcome.ignored.append(f"user preference for a `wa_id` of {len(pref['wa_id'])} characters")
             continue
         if pref.get("category") != "marketing_messages" or pref.get("value") not in ("stop", "resume"):
             outcome.ignored.append(f"user preference {pref.get('category')}={pref.get('value')}")

@@ -17,6 +17,11 @@ JSON = dict[str, Any]
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 MEDIA_KEYS = ("id", "mime_type", "sha256", "url", "filename", "voice", "animated")
 MAX_DEPTH = 64
+# The longest WhatsApp user id (`wa_id`, a message's `from`) and message id (`wamid`) kept: what the
+# columns that store them hold. Meta's are far shorter (digits of a phone number; ~60 characters), so a
+# longer one is not Meta's and its item is set aside rather than cut (a cut id could name another).
+WA_ID_MAX = 32
+WAMID_MAX = 256
 
 
 class PayloadError(ValueError):
@@ -52,6 +57,8 @@ class MessagesValue:
     messages: list[JSON] = field(default_factory=list)
     statuses: list[JSON] = field(default_factory=list)
     errors: list[JSON] = field(default_factory=list)
+    # Messages and statuses set aside (an id too long to be Meta's), one line each saying why.
+    rejected: list[str] = field(default_factory=list)
 
 
 def _as_dict(value: Any) -> JSON:
@@ -138,15 +145,40 @@ def parse_messages_value(value: JSON) -> MessagesValue:
     for item in _as_list(value.get("contacts")):
         item = _as_dict(item)
         wa_id = _as_str(item.get("wa_id"))
-        if wa_id:
+        if wa_id and len(wa_id) <= WA_ID_MAX:
             # Bounded to what is stored, so an odd profile cannot make a whole event fail.
             name = (_as_str(_as_dict(item.get("profile")).get("name")) or "")[:256]
             user_id = (_as_str(item.get("user_id")) or "")[:128] or None
             parsed.profiles[wa_id] = Profile(wa_id=wa_id, name=name, user_id=user_id)
-    parsed.messages = [m for m in _as_list(value.get("messages")) if isinstance(m, dict)]
-    parsed.statuses = [s for s in _as_list(value.get("statuses")) if isinstance(s, dict)]
+    for message in _as_list(value.get("messages")):
+        if isinstance(message, dict):
+            problem = _too_long(message, "from", WA_ID_MAX) or _too_long(message, "id", WAMID_MAX)
+            if problem:
+                parsed.rejected.append(f"message {problem}")
+            else:
+                parsed.messages.append(message)
+    for status in _as_list(value.get("statuses")):
+        if isinstance(status, dict):
+            if problem := _too_long(status, "id", WAMID_MAX):
+                parsed.rejected.append(f"status {problem}")
+            else:
+                parsed.statuses.append(status)
     parsed.errors = [e for e in _as_list(value.get("errors")) if isinstance(e, dict)]
     return parsed
+
+
+def _too_long(item: JSON, key: str, limit: int) -> str | None:
+    """Why `item[key]` cannot be kept (a string over `limit` characters), or None."""
+    value = item.get(key)
+    if isinstance(value, str) and len(value) > limit:
+        return f"with a `{key}` of {len(value)} characters (at most {limit}): not one of Meta's, set aside"
+    return None
+
+
+def fitting_id(value: Any, limit: int) -> str | None:
+    """`value` when it is a string that fits `limit` (an id we keep), else None (not cut: a cut id could
+    name another)."""
+    return value if isinstance(value, str) and len(value) <= limit else None
 
 
 def normalize_error(error: JSON) -> JSON:
