@@ -80,3 +80,20 @@ async def test_a_message_whose_id_is_too_long_to_be_meta_s_is_set_aside_and_said
     assert event.summary is not None
     assert event.summary["counts"]["messages"] == 2  # the other message of the change, and the second entry's
     assert any("set aside" in line and "`id` of 300 characters" in line for line in event.summary["ignored"])
+
+
+async def test_a_summary_names_the_first_hundred_items_set_aside_and_counts_the_rest(
+    webhook: WebhookPoster, tenant: Tenant, sessionmaker: Sessionmaker
+) -> None:
+    body = copy.deepcopy(FIXTURES["text"])
+    value = body["entry"][0]["changes"][0]["value"]
+    [message] = value["messages"]
+    value["messages"] = [{**message, "id": f"{LONG}{n}"} for n in range(150)]
+    await webhook.deliver(body)
+    [event] = await stored_events(sessionmaker)
+    assert event.status == "processed"
+    assert event.summary is not None
+    ignored = event.summary["ignored"]
+    assert len(ignored) == 101
+    assert all("set aside" in line for line in ignored[:100])
+    assert ignored[100] == "… and 50 more"

@@ -39,6 +39,7 @@ from layanify.whatsapp.payloads import (
 )
 
 log = get_logger(__name__)
+IGNORED_SHOWN = 100  # lines of an event summary's `ignored` kept (a 3 MB body can carry thousands)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,10 @@ class Outcome:
         """Add to a named counter."""
         self.counts[key] = self.counts.get(key, 0) + n
 
+    def _ignored_shown(self) -> list[str]:
+        more = len(self.ignored) - IGNORED_SHOWN
+        return self.ignored[:IGNORED_SHOWN] + ([f"… and {more} more"] if more > 0 else [])
+
     def summary(self) -> dict[str, Any]:
         """The JSON stored on the event."""
         return {
@@ -76,7 +81,7 @@ class Outcome:
             "counts": self.counts,
             "message_ids": self.message_ids[:100],
             "unknown_phone_number_ids": sorted(self.unknown_phone_number_ids),
-            "ignored": self.ignored,
+            "ignored": self._ignored_shown(),
             "errors": self.errors[:20],
         }
 
