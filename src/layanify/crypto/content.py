@@ -204,13 +204,13 @@ def media_ad(storage_key: str) -> bytes:
 
 def seal_webhook_body(body: bytes) -> bytes:
     """A raw webhook body as it is stored: sealed unless the configuration says otherwise."""
-    if _cipher is None or not _cipher.seal_webhook_bodies or body.startswith(BYTES_MAGIC):
-        return body
-    return seal_bytes(body, WEBHOOK_AD)
+    (stored,) = seal_webhook_bodies([body])
+    return stored
 
 
 def seal_webhook_bodies(bodies: Sequence[bytes]) -> list[bytes]:
-    """`seal_webhook_body` of each body, in order: what the receipt writers store for a batch."""
+    """Raw webhook bodies as they are stored, in order: each sealed (its own nonce) unless the
+    configuration says otherwise or it is sealed already. The receipt writers store a batch at once."""
     if _cipher is None or not _cipher.seal_webhook_bodies:
         return list(bodies)
     stored = list(bodies)
