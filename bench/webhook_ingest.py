@@ -1156,9 +1156,14 @@ class DatabaseBench:
         )
         self.result["stalled_processing"] = {"stalled": asdict(stalled), "ack_flat": flat}
         say(stalled.line() + "   <- processing stalled")
+        resumed_text = (
+            f"resumed in {resumed_after:.1f} s at"
+            if resumed.messages > end.messages
+            else f"did NOT resume within {resumed_after:.1f} s:"
+        )
         say(
             f"  while stalled: {moved_while_stalled} messages processed, pending {start.pending} ->"
-            f" {end.pending}; after the release processing resumed in {resumed_after:.1f} s at"
+            f" {end.pending}; after the release processing {resumed_text}"
             f" {recovered_rate:.0f} msg/s ({after.pending} pending {plan.lag_wait_seconds:.0f} s later);"
             f" events failed by the wait: {failed_after - failed_before}; ack p50 {stalled.p50:.1f} vs"
             f" {quiet['latency_ms']['p50']:.1f} ms, p99 {stalled.p99:.1f} vs"
