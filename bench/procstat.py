@@ -25,6 +25,21 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (the server's receipt writer, decision 39), from /proc."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def _postgres_cpu() -> dict[int, float]:
     found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():

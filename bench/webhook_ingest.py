@@ -11,10 +11,11 @@ bench/results/webhook_ingest-<db>.json. The goals are reported, never enforced: 
 Method
 ------
 Everything runs on this machine over loopback, in separate processes: the server (`layanify serve`, one
-uvicorn process, uvloop + httptools, as shipped), separate `layanify worker` processes when a phase
-needs them, Debian's `wrk` (one thread) as the load generator, and this script, which only
-orchestrates and reads the database through its own connection. Each database (a fresh SQLite file, a
-freshly created PostgreSQL database) gets the same phases, fed the same request stream:
+uvicorn process, uvloop + httptools, as shipped, with its receipt writer child where the settings give it
+one: on SQLite by default, decision 39; its CPU is shown as `writer`), separate `layanify worker`
+processes when a phase needs them, Debian's `wrk` (one thread) as the load generator, and this script,
+which only orchestrates and reads the database through its own connection. Each database (a fresh
+SQLite file, a freshly created PostgreSQL database) gets the same phases, fed the same request stream:
 
 0. Baseline, once per run: bench/baseline_app.py, a raw ASGI app that reads the body, checks the
    X-Hub-Signature-256 HMAC in constant time and parses the JSON with orjson, storing nothing, under
@@ -106,7 +107,7 @@ from dbprobe import (
 from layanify.config import Settings
 from layanify.observability import configure_logging
 from payloads import PayloadFactory, Tally
-from procstat import CpuMeter
+from procstat import CpuMeter, child_pids
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -644,6 +645,7 @@ class DatabaseBench:
         """(Re)start `layanify serve` on this database."""
         if self.server is not None:
             self.ctx.meter.forget("server")
+            self.ctx.meter.forget("writer")
             await self.server.stop()
         argv = [LAYANIFY, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if not workers:
@@ -654,6 +656,8 @@ class DatabaseBench:
         await self.server.start()
         await self.server.wait_ready(f"http://127.0.0.1:{self.port}/readyz")
         self.ctx.meter.track("server", self.server.pid)
+        for child in child_pids(self.server.pid):  # the receipt writer process, where there is one
+            self.ctx.meter.track("writer", child)
 
     async def settle(self) -> int:
         """Events stored once in-flight requests are done (the count stops moving)."""
@@ -714,6 +718,7 @@ class DatabaseBench:
         finally:
             if self.server is not None:
                 ctx.meter.forget("server")
+                ctx.meter.forget("writer")
                 await self.server.stop()
             await self.samp.stop()
             await self.insp.close()

@@ -113,6 +113,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "whatsapp_verify_token": SecretStr(VERIFY_TOKEN),
         "encryption_keys": SecretStr(TEST_ENCRYPTION_KEYS),
         "in_process_workers": 0,
+        "webhook_writer": "in-process",  # a child process per app would cost ~1 s a test; own tests cover it
         "worker_retry_base_seconds": 0.01,
         "worker_poll_seconds": 0.05,
         "log_level": "WARNING",

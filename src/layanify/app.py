@@ -49,6 +49,7 @@ from layanify.realtime.routes import router as realtime_router
 from layanify.runtime import freeze_startup_heap
 from layanify.web.setup import install_web
 from layanify.webhooks.ingest import EventWriter
+from layanify.webhooks.receipt_process import ReceiptProcess
 from layanify.webhooks.routes import WEBHOOK_PATH, receive_webhook
 from layanify.webhooks.routes import api as webhooks_api
 from layanify.webhooks.routes import router as webhooks_router
@@ -130,13 +131,21 @@ def create_app(
             for worker in workers:
                 worker.wake()
 
+        in_flight = 1 if settings.is_sqlite else 2
+        sqlite_file = settings.sqlite_path()
+        # A child process commits receipts where it can: a SQLite file, or PostgreSQL through asyncpg.
+        separate = settings.webhook_writer_process() and (
+            sqlite_file is not None or engine.dialect.driver == "asyncpg"
+        )
+        process = ReceiptProcess(settings, sqlite_file=sqlite_file, in_flight=in_flight) if separate else None
         writer = EventWriter(
             engine,
             max_batch=settings.webhook_ingest_batch,
             on_stored=wake_workers,
             gate=gate,
-            in_flight=1 if settings.is_sqlite else 2,
-            sqlite_file=settings.sqlite_path(),
+            in_flight=in_flight,
+            sqlite_file=sqlite_file,
+            process=process,
         )
         graph = app.state.graph_client = graph_client or GraphClient(
             base_url=settings.graph_api_base_url,

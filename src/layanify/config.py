@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -80,6 +81,10 @@ class Settings(BaseSettings):
     # Webhook ingestion and processing.
     webhook_max_body_bytes: int = META_MAX_WEBHOOK_BYTES
     webhook_ingest_batch: int = Field(default=512, ge=1, le=10_000)
+    # Who commits webhook receipts: a child process of the server (`process`), the server itself
+    # (`in-process`), or `auto`: the child on SQLite where this process may use two cores or more, the
+    # server itself on PostgreSQL, where the child measured no faster (decision 39).
+    webhook_writer: Literal["auto", "process", "in-process"] = "auto"
     worker_batch_size: int = Field(default=100, ge=1, le=1000)
     # On SQLite (separate workers always, in-process ones while webhooks arrive) a batch keeps to about
     # this long, since the web UI's and API's writes wait for SQLite's one write lock (0: full batches).
@@ -189,6 +194,12 @@ class Settings(BaseSettings):
     def seed_number_configured(self) -> bool:
         """True when the seed's WHATSAPP_* variables describe a number to register on start."""
         return bool(self.whatsapp_phone_number_id and self.whatsapp_access_token)
+
+    def webhook_writer_process(self) -> bool:
+        """True when webhook receipts should be committed by a child process of the server."""
+        if self.webhook_writer == "auto":
+            return self.is_sqlite and len(os.sched_getaffinity(0)) >= 2
+        return self.webhook_writer == "process"
 
     def sqlite_path(self) -> Path | None:
         """The SQLite database file, when the database is a SQLite file."""

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.db.migrate import current_revision, head_revision
+from layanify.webhooks.ingest import EventWriter
 
 router = APIRouter(tags=["health"])
 
@@ -20,7 +21,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers and every migration is applied."""
+    """Ready when the database answers, every migration is applied and webhooks can be stored."""
     engine: AsyncEngine = request.app.state.engine
     checks: dict[str, str] = {}
     try:
@@ -33,6 +34,9 @@ async def readyz(request: Request) -> JSONResponse:
         )
     except Exception as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
+    writer: EventWriter | None = getattr(request.app.state, "event_writer", None)
+    if writer is not None:
+        checks["webhook_writer"] = await writer.health()
     ready = all(v == "ok" for v in checks.values()) and "migrations" in checks
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503

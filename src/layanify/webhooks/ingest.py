@@ -30,6 +30,7 @@ from layanify.db.base import utcnow
 from layanify.db.session import WriteGate
 from layanify.observability import get_logger
 from layanify.webhooks.models import EventStatus, WebhookEvent
+from layanify.webhooks.receipt_process import ReceiptProcess
 
 log = get_logger(__name__)
 
@@ -61,16 +62,19 @@ class EventWriter:
         gate: WriteGate | None = None,
         in_flight: int = 1,
         sqlite_file: Path | None = None,
+        process: ReceiptProcess | None = None,
     ) -> None:
         """`in_flight` batches may commit at once (PostgreSQL overlaps them; SQLite has one writer).
 
-        With `sqlite_file` (the SQLite database), receipts are committed to that database's receipts file
-        (`SqliteReceiptFile`); otherwise (PostgreSQL) each writer task holds its own connection from the
-        engine's pool.
+        With `process`, batches are committed by that child process (decision 39). Otherwise, with
+        `sqlite_file` (the SQLite database), receipts are committed to that database's receipts file
+        (`SqliteReceiptFile`) on a thread of this process; otherwise (PostgreSQL) each writer task holds
+        its own connection from the engine's pool.
         """
         self._engine = engine
-        self._sqlite = SqliteReceiptFile(sqlite_file) if sqlite_file is not None else None
-        self._in_flight = 1 if self._sqlite is not None else in_flight
+        self._process = process
+        self._sqlite = SqliteReceiptFile(sqlite_file) if sqlite_file is not None and process is None else None
+        self._in_flight = 1 if sqlite_file is not None else in_flight
         self._gate = gate or WriteGate(enabled=False)
         self._max_batch = max_batch
         self._max_queue = max_queue
@@ -92,7 +96,9 @@ class EventWriter:
         self._gap = 1.0  # moving average of the time between two webhooks, in seconds
 
     async def start(self) -> None:
-        """Start the writer tasks."""
+        """Start the writer tasks (and the child process, if any: should it fail, the first batch retries)."""
+        if self._process is not None:
+            await self._process.start()  # if it cannot start, receipts get 503 until it can (logged)
         if not self._tasks:
             self._tasks = [
                 asyncio.create_task(self._run(), name=f"webhook-event-writer-{i}")
@@ -119,6 +125,21 @@ class EventWriter:
         self._tasks = []
         if self._sqlite is not None:
             self._sqlite.close()
+        if self._process is not None:
+            await self._process.close()
+
+    async def health(self) -> str:
+        """Whether receipts can be committed now: "ok", else why not (for /readyz)."""
+        if not self._running:
+            return "the webhook writer is not running"
+        if self._process is not None and not await self._process.start():
+            return "the webhook receipt process could not be started; see the server log"
+        return "ok"
+
+    @property
+    def process_id(self) -> int | None:
+        """The receipt process's id, when a child process commits the receipts and runs."""
+        return self._process.pid if self._process is not None else None
 
     def busy(self) -> bool:
         """True while receipts wait to be committed or a commit is under way."""
@@ -161,7 +182,7 @@ class EventWriter:
 
     async def _run(self) -> None:
         postgres = None
-        if self._sqlite is None and self._engine.dialect.driver == "asyncpg":
+        if self._process is None and self._sqlite is None and self._engine.dialect.driver == "asyncpg":
             postgres = PostgresReceipts(self._engine)
         try:
             await self._serve(postgres)
@@ -203,6 +224,8 @@ class EventWriter:
     async def _insert(
         self, rows: list[tuple[datetime, bytes]], postgres: PostgresReceipts | None
     ) -> list[int]:
+        if self._process is not None:
+            return await self._process.insert(rows)
         if postgres is not None:
             return await postgres.insert(rows)
         if self._sqlite is not None:  # its own file: no turn to wait for
@@ -264,8 +287,7 @@ class PostgresReceipts:
         """Commit the rows; returns their ids in the rows' order."""
         if self._driver is not None and self._driver.is_closed():  # the server went away while idle
             await self.close(invalidate=True)
-        if self._driver is None:
-            await self._connect()
+        await self.connect()
         times = [received_at for received_at, _ in rows]
         # The ORM path seals through the column type; this one writes the stored form itself.
         bodies = seal_webhook_bodies([body for _, body in rows])
@@ -286,7 +308,10 @@ class PostgresReceipts:
                 await connection.invalidate()
             await connection.close()
 
-    async def _connect(self) -> None:
+    async def connect(self) -> None:
+        """Check a connection out of the engine's pool for this writer, unless it holds one."""
+        if self._driver is not None:
+            return
         connection = await self._engine.connect()
         try:
             raw = await connection.get_raw_connection()
@@ -376,7 +401,7 @@ class SqliteReceiptFile:
 
     async def insert(self, rows: list[tuple[datetime, bytes]]) -> list[int]:
         """Commit the rows; returns their ids."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.commit, rows)
 
     def close(self) -> None:
         """Close the connections (on their own thread) and the thread."""
@@ -392,12 +417,15 @@ class SqliteReceiptFile:
     def _last_id(self, connection: sqlite3.Connection) -> int:
         """The highest id given so far, here or in the main file (read without a lock: WAL)."""
         if self._main is None:
-            self._main = sqlite3.connect(self._database, timeout=30, isolation_level=None)
+            self._main = sqlite3.connect(
+                self._database, timeout=30, isolation_level=None, check_same_thread=False
+            )
         seq = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'received'").fetchone()
         top = self._main.execute("SELECT max(id) FROM webhook_events").fetchone()[0]
         return max(seq[0] if seq else 0, top or 0)
 
-    def _insert(self, rows: list[tuple[datetime, bytes]]) -> list[int]:
+    def commit(self, rows: list[tuple[datetime, bytes]]) -> list[int]:
+        """Commit the rows on the calling thread (one thread at a time); returns their ids."""
         connection = self._connection = self._connection or open_receipts(self._path)
         begin_immediate(connection, self.BUSY_SECONDS)
         try:
