@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import statistics
+
 from layanify.webhooks.tasks import BatchSizer
 
 
@@ -28,7 +31,10 @@ def test_the_size_settles_where_overhead_plus_events_fit_the_budget() -> None:
     settled = sizes[-1]
     assert 0.011 + settled * 0.00024 <= 0.025 * 1.05
     assert settled >= (0.025 - 0.011) / 0.00024 * 0.9  # not smaller than needed: throughput matters
-    assert max(sizes[-10:]) - min(sizes[-10:]) <= 2  # and it stays there
+    # And it stays there, but for a batch twice as big now and then, which keeps the fit of the
+    # batch's own overhead current.
+    assert sorted(sizes[-10:])[-2] - min(sizes[-10:]) <= 2
+    assert max(sizes[-10:]) <= min(2 * settled, 100)
 
 
 def test_expensive_events_shrink_the_batch_but_never_below_the_minimum() -> None:
@@ -40,10 +46,9 @@ def test_expensive_events_shrink_the_batch_but_never_below_the_minimum() -> None
 def test_batches_are_full_while_no_receipt_arrives() -> None:
     rate = 0.0
     sizer = BatchSizer(100, 0.025, lambda: rate)
-    run_batches(sizer, 0.011, 0.00024)
-    assert sizer.size() == 100  # a backlog with nobody waiting drains fastest in full batches
+    assert run_batches(sizer, 0.011, 0.00024) == [100] * 30  # a backlog, nobody waiting: full batches
     rate = 5000.0
-    assert sizer.size() < 100
+    assert statistics.median(run_batches(sizer, 0.011, 0.00024, rounds=10)) < 100
 
 
 def test_a_batch_keeps_about_the_same_number_of_receipts_waiting() -> None:
@@ -73,3 +78,26 @@ def test_empty_batches_teach_nothing() -> None:
     sizer = BatchSizer(100, 0.025)
     sizer.observe(0, 5.0)
     assert sizer.size() == 100
+
+
+def test_on_a_slow_machine_the_batch_never_shrinks_until_overhead_is_most_of_it() -> None:
+    # Measured on 2026-11-27's slower machine: the same ~dozen statements took ~30 ms a batch, ~1.1 ms
+    # an event. Fitting 30 + n × 1.1 ms into 40 ms settled on batches of ~9 events: three quarters of
+    # the time went to the batch's own statements, and a separate worker drained 189 messages/s.
+    sizer = BatchSizer(100, 0.040)
+    sizes = run_batches(sizer, 0.030, 0.0011)
+    settled = statistics.median(sizes[-10:])
+    assert settled * 0.0011 >= 0.030 * 0.95  # the events' share of a batch is at least the overhead's
+    assert settled / (0.030 + settled * 0.0011) > 2 * 9 / (0.030 + 9 * 0.0011)  # > twice the old rate
+    assert sorted(sizes[-10:])[-2] - min(sizes[-10:]) <= 2
+
+
+def test_noisy_timings_still_settle_near_the_fitted_size() -> None:
+    generator = random.Random(5)
+    sizer = BatchSizer(100, 0.040)
+    sizes = []
+    for _ in range(60):
+        size = sizer.size()
+        sizes.append(size)
+        sizer.observe(size, (0.030 + size * 0.0011) * generator.uniform(0.7, 1.3))
+    assert 18 <= statistics.median(sizes[-20:]) <= 45  # ~27 without noise; never the collapse to ~9

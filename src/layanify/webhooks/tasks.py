@@ -8,6 +8,8 @@ nothing, so its events stay pending and are claimed again.
 from __future__ import annotations
 
 import asyncio
+import collections
+import math
 import random
 import time
 from collections.abc import Callable
@@ -53,6 +55,9 @@ class BatchSizer:
     MINIMUM = 4
     DELAYED_RECEIPTS = 100.0
     STRETCH = 2.5
+    WINDOW = 12  # recent batches the overhead is fitted on
+    SPREAD = 1.5  # their largest size must be this many times their smallest for a fit
+    PROBE_EVERY = 6  # while they are all alike, every 6th batch is twice as big, so the fit stays current
 
     def __init__(
         self, maximum: int, budget: float | None, receipt_rate: Callable[[], float] | None = None
@@ -61,6 +66,11 @@ class BatchSizer:
         self._budget = budget
         self._receipt_rate = receipt_rate
         self._per_event: float | None = None
+        self._recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=self.WINDOW)
+        self._floor = 0  # the smallest batch whose events take at least as long as its own statements
+        self._fitted: float | None = None  # overhead / cost, smoothed over the fits
+        self._since_spread = 0  # batches observed since the window last held sizes far enough apart
+        self._probe: int | None = None  # the size of the probe `size` asked for, until it is observed
 
     def budget(self) -> float | None:
         """The time the next batch may take (None: no limit, full batches)."""
@@ -76,16 +86,51 @@ class BatchSizer:
         budget = self.budget()
         if budget is None or self._per_event is None:
             return self._maximum
-        fitting = int(budget / self._per_event)
-        return max(min(self.MINIMUM, self._maximum), min(self._maximum, fitting))
+        fitting = max(int(budget / self._per_event), self._floor)
+        size = max(min(self.MINIMUM, self._maximum), min(self._maximum, fitting))
+        if self._since_spread >= self.PROBE_EVERY and size < self._maximum:
+            size = self._probe = min(self._maximum, 2 * size)
+        return size
 
     def observe(self, events: int, seconds: float) -> None:
         """Record how long a batch of `events` took."""
         if events <= 0:
             return
-        cost = max(seconds, 0.0) / events
-        previous = self._per_event
-        self._per_event = cost if previous is None else previous + self.SMOOTHING * (cost - previous)
+        seconds = max(seconds, 0.0)
+        if events == self._probe:  # a probe informs the fit, not the budget's per-event cost
+            self._probe = None
+            self._since_spread = 0
+        else:
+            cost = seconds / events
+            previous = self._per_event
+            self._per_event = cost if previous is None else previous + self.SMOOTHING * (cost - previous)
+        self._recent.append((events, seconds))
+        self._fit_floor()
+
+    def _fit_floor(self) -> None:
+        """Fit `seconds = overhead + events × cost` on the recent batches (least squares) and keep the
+        floor at overhead / cost: below it a batch spends most of its time on its own statements.
+
+        The budget alone shrank batches until overhead + size × cost fit in it, however small that left
+        them: on a machine where the overhead neared the budget (~30 of 40 ms) batches of ~9 events
+        drained a backlog at a fifth of the rate full batches did. Past the floor the budget cannot be
+        kept anyway (the overhead alone is most of it). Without sizes far enough apart to tell overhead
+        from cost the last fit stands, and `size` sends a batch twice as big now and then to get them.
+        """
+        sizes = [n for n, _ in self._recent]
+        if len(sizes) < 3 or max(sizes) < self.SPREAD * min(sizes):
+            self._since_spread += 1
+            return
+        self._since_spread = 0
+        mean_n = sum(sizes) / len(sizes)
+        mean_t = sum(t for _, t in self._recent) / len(sizes)
+        spread = sum((n - mean_n) ** 2 for n in sizes)
+        cost = sum((n - mean_n) * (t - mean_t) for n, t in self._recent) / spread
+        overhead = mean_t - cost * mean_n
+        if cost > 0 and overhead > 0:
+            fitted, previous = overhead / cost, self._fitted
+            self._fitted = fitted if previous is None else previous + self.SMOOTHING * (fitted - previous)
+            self._floor = min(self._maximum, math.ceil(self._fitted))
 
 
 def retry_delay(attempt: int, base: float) -> float:
