@@ -101,3 +101,12 @@ def test_noisy_timings_still_settle_near_the_fitted_size() -> None:
         sizes.append(size)
         sizer.observe(size, (0.030 + size * 0.0011) * generator.uniform(0.7, 1.3))
     assert 18 <= statistics.median(sizes[-20:]) <= 45  # ~27 without noise; never the collapse to ~9
+
+
+def test_no_probe_the_moment_receipts_start_arriving() -> None:
+    rate = 0.0
+    sizer = BatchSizer(100, 0.040, lambda: rate)
+    run_batches(sizer, 0.030, 0.0011)  # an idle server draining a backlog: full batches, all alike
+    rate = 5000.0
+    per_event = (0.030 + 100 * 0.0011) / 100  # what the full batches taught it
+    assert sizer.size() == int(0.040 / per_event)  # the budget, not a batch twice as big, as webhooks come in

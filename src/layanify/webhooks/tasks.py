@@ -85,6 +85,7 @@ class BatchSizer:
         """The number of events to claim now."""
         budget = self.budget()
         if budget is None or self._per_event is None:
+            self._since_spread = 0  # full batches need no probe, nor owe one when a budget comes back
             return self._maximum
         fitting = max(int(budget / self._per_event), self._floor)
         size = max(min(self.MINIMUM, self._maximum), min(self._maximum, fitting))
@@ -97,10 +98,10 @@ class BatchSizer:
         if events <= 0:
             return
         seconds = max(seconds, 0.0)
-        if events == self._probe:  # a probe informs the fit, not the budget's per-event cost
-            self._probe = None
+        probe, self._probe = self._probe, None
+        if events == probe:  # a probe informs the fit, not the budget's per-event cost
             self._since_spread = 0
-        else:
+        else:  # a batch, or a probe that found fewer events due than it asked for
             cost = seconds / events
             previous = self._per_event
             self._per_event = cost if previous is None else previous + self.SMOOTHING * (cost - previous)
