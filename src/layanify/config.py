@@ -198,7 +198,7 @@ class Settings(BaseSettings):
     def webhook_writer_process(self) -> bool:
         """True when webhook receipts should be committed by a child process of the server."""
         if self.webhook_writer == "auto":
-            return self.is_sqlite and len(os.sched_getaffinity(0)) >= 2
+            return self.is_sqlite and usable_cpus() >= 2
         return self.webhook_writer == "process"
 
     def sqlite_path(self) -> Path | None:
@@ -236,6 +236,13 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ConfigurationError("Refusing to start in production: " + "; ".join(problems))
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS tells it, as on Linux; else all)."""
+    if hasattr(os, "sched_getaffinity"):  # not on macOS
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @lru_cache

@@ -12,6 +12,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from layanify import config
 from layanify.app import create_app
 from layanify.config import Settings
 from layanify.db.session import Sessionmaker
@@ -142,10 +143,15 @@ def test_auto_uses_a_child_on_sqlite_with_two_cores_and_never_on_postgresql(
 ) -> None:
     sqlite = "sqlite+aiosqlite:///./data/x.db"
     postgres = "postgresql+asyncpg://u@h/db"
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
+    monkeypatch.setattr(config, "usable_cpus", lambda: 2)
     assert Settings(database_url=sqlite).webhook_writer_process()
     assert not Settings(database_url=postgres).webhook_writer_process()
     assert Settings(database_url=postgres, webhook_writer="process").webhook_writer_process()
     assert not Settings(database_url=sqlite, webhook_writer="in-process").webhook_writer_process()
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
+    monkeypatch.setattr(config, "usable_cpus", lambda: 1)
     assert not Settings(database_url=sqlite).webhook_writer_process()  # one core: no gain, only hops
+
+
+def test_the_usable_cpus_are_counted_where_the_os_cannot_say_which(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # as on macOS
+    assert config.usable_cpus() == (os.cpu_count() or 1)

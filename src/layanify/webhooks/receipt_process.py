@@ -1,11 +1,11 @@
 """Webhook receipts committed by a child process of the server, on a core of its own (decision 39).
 
 The server's `EventWriter` still gathers concurrent receipts into batches and answers each request only
-once its batch is committed; with `LAYANIFY_WEBHOOK_WRITER=process` (the default where the server may use
-two cores) the batch is committed by this module's child process instead of the server's own thread or
-connection. The server then spends on a receipt little more than the HTTP exchange and the signature
-check, and sealing the bodies, building the statement and the driver's work run beside it, not between
-its requests (measured in docs/benchmarks.md).
+once its batch is committed; with `LAYANIFY_WEBHOOK_WRITER=process` (what `auto` picks on SQLite when the
+server may use two cores) the batch is committed by this module's child process instead of the server's
+own thread or connection. The server then spends on a receipt little more than the HTTP exchange and the
+signature check, and sealing the bodies, building the statement and the driver's work run beside it, not
+between its requests (measured in docs/benchmarks.md).
 
 The child is `python -m layanify.webhooks.receipt_process FD`, connected to the server by a Unix socket
 pair. Frames are a 4-byte little-endian length and a pickle (both ends are this package, over a socket no
