@@ -202,6 +202,11 @@ class SqliteInspector(Inspector):
                     "UPDATE webhook_events SET status = 'failed', last_error = ? WHERE status = 'pending'",
                     (DISCARD_NOTE,),
                 )
+                # This discard wrote a level's worth of bodies (hundreds of MB) to both files' WALs. Fold
+                # them into the database files now, so that the next level's server does not pay for
+                # checkpointing the bench's own writes (it did: ~15 % fewer acks in the level after).
+                self._connection.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchall()
+                self._connection.execute("PRAGMA stage.wal_checkpoint(TRUNCATE)").fetchall()
                 return int(moved) + cursor.rowcount
 
         return await asyncio.to_thread(discard)
@@ -286,6 +291,12 @@ class PostgresInspector(Inspector):
             " (SELECT id FROM webhook_events WHERE status = 'pending' FOR UPDATE SKIP LOCKED)",
             DISCARD_NOTE,
         )
+        # As on SQLite: this discard rewrote a level's worth of rows (hundreds of MB of WAL and dead
+        # versions). Vacuum and checkpoint now, so the next level's server does not share the 2 cores with
+        # an autovacuum and a checkpoint of the bench's own writes.
+        await self._pool.execute("VACUUM (ANALYZE) webhook_events")
+        with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
+            await self._pool.execute("CHECKPOINT")
         return int(status.split()[-1])
 
     async def errors(self) -> tuple[int, str | None]:
@@ -380,6 +391,14 @@ class PostgresDatabase(BenchDatabase):
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)')
             await connection.execute(f'CREATE DATABASE "{self._name}"')
+        finally:
+            await connection.close()
+
+    async def drop(self) -> None:
+        """Drop it (the end of a run that keeps nothing)."""
+        connection = await asyncpg.connect(f"{self._admin_dsn}/postgres")
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)')
         finally:
             await connection.close()
 

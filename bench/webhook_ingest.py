@@ -30,7 +30,9 @@ SQLite file, a freshly created PostgreSQL database) gets the same phases, fed th
    fixed time: acknowledged webhooks/s, p50/p99 ack latency (wrk's histogram, send to full response),
    non-2xx count, and the `webhook_events` rows committed during the level, which must be >= the 2xx
    count. Pending events left by a level are marked failed before the next one (each level starts with
-   no backlog), and the in-process processing rate during the level is reported.
+   no backlog; the bench then checkpoints SQLite's WAL files, or vacuums the table and checkpoints
+   PostgreSQL, so its own mass write is not paid for during the next level), and the in-process
+   processing rate during the level is reported.
 3. Half the saturating rate (saturating = best req/s of the sweep): wrk paced by its Lua `delay()`,
    Poisson arrivals at the target rate from one schedule shared by 64 connections. When the schedule
    ends nothing more is sent for 2 s, so the requests still in flight are answered and counted in the
