@@ -1,0 +1,181 @@
+"""Acks/s of the webhook endpoint in alternating rounds: the bare baseline, then the server as shipped
+and any variants, each round against the baseline measured just before it.
+
+    .venv/bin/python bench/webhook_ack_ab.py [--db sqlite|postgres] [--rounds 3] [--seconds 8]
+                                             [--connections 64] [--no-workers]
+                                             [--variant NAME:LAYANIFY_X=V,LAYANIFY_Y=W ...]
+
+About (rounds × (2 + variants) × (seconds + 4)) seconds: under 2 minutes as given. A narrower tool than
+bench/webhook_ingest.py, for one question: does a change to the receipt path move acks/s? The full bench
+runs each level once, minutes after its baseline, behind phases that leave hundreds of thousands of rows
+behind; on this 2-core machine its ack ratio moved by ±15 % between runs of the same code. Here each
+round starts the baseline (bench/baseline_app.py), then a fresh `layanify serve` on a fresh database for
+the product as shipped (`A`) and for each variant (the same server with extra settings), in alternating
+order (A, B, … then …, B, A), every one with the same wrk bodies for the same time: machine drift hits
+every setup alike, and the ratio of each run to its own round's baseline is printed, then the median.
+
+The server runs with its in-process worker, as shipped (`--no-workers`: the scale-out setup, processing
+left to `layanify worker` processes, none started here). CPU of the server, its receipt writer process
+(SQLite), wrk and PostgreSQL is shown per run, as in the full bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from dbprobe import BenchDatabase, PostgresDatabase, SqliteDatabase
+from layanify.config import Settings
+from layanify.observability import configure_logging
+from payloads import PayloadFactory
+from procstat import CpuMeter, child_pids
+from webhook_ingest import (
+    BENCH_DIR,
+    LAYANIFY,
+    QUICK,
+    WEBHOOK_PATH,
+    Context,
+    Service,
+    Wrk,
+    WrkRun,
+    ensure_wrk,
+    free_port,
+    run_cli,
+)
+
+BODIES = 60_000  # enough for ~8 s at the fastest baseline without most of them being resent
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """`NAME:KEY=V,KEY=W` -> (NAME, {KEY: V, KEY: W})."""
+    name, _, settings = text.partition(":")
+    if not name or name in ("A", "baseline"):
+        raise argparse.ArgumentTypeError(f"a variant needs a name other than A or baseline: {text!r}")
+    pairs = [item.split("=", 1) for item in settings.split(",") if item]
+    if any(len(pair) != 2 for pair in pairs):
+        raise argparse.ArgumentTypeError(f"settings are KEY=VALUE, comma-separated: {text!r}")
+    return name, dict(pairs)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--pg-dsn", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--pg-database", default="layanify_ab")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--no-workers", action="store_true", help="serve --no-workers (the scale-out setup)")
+    parser.add_argument("--variant", type=parse_variant, action="append", default=[])
+    return parser.parse_args(argv)
+
+
+async def run_baseline(ctx: Context, bodies: Path, connections: int, seconds: float) -> WrkRun:
+    """One run of bench/baseline_app.py under uvicorn with the server's flags."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "baseline_app:app"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools"]
+    argv += ["--no-access-log", "--log-level", "warning"]
+    env = ctx.env("sqlite+aiosqlite:///unused.db")
+    service = Service("baseline", argv, env, ctx.workdir, ctx.workdir / "baseline.log")
+    await service.start()
+    ctx.meter.track("server", service.pid)
+    try:
+        await service.wait_ready(f"http://127.0.0.1:{port}/", any_status=True)
+        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        await ctx.wrk.run("warmup", url, bodies, 16, 1)
+        return await ctx.wrk.run("baseline", url, bodies, connections, seconds)
+    finally:
+        ctx.meter.forget("server")
+        await service.stop()
+
+
+async def run_server(
+    ctx: Context,
+    database: BenchDatabase,
+    name: str,
+    settings: dict[str, str],
+    args: argparse.Namespace,
+    bodies: Path,
+) -> WrkRun:
+    """One run of `layanify serve` on a fresh database, with `settings` on top of the bench's."""
+    await database.reset()
+    env = ctx.env(database.url) | settings
+    user = ["user", "create", "--email", "bench@example.com", "--password", "benchpass123"]
+    await run_cli([*user, "--workspace", "Bench"], env, ctx.workdir)
+    port = free_port()
+    argv = [LAYANIFY, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if args.no_workers:
+        argv.append("--no-workers")
+    service = Service(name, argv, env, ctx.workdir, ctx.workdir / f"server-{name}.log")
+    await service.start()
+    try:
+        await service.wait_ready(f"http://127.0.0.1:{port}/readyz")
+        ctx.meter.track("server", service.pid)
+        for child in child_pids(service.pid):
+            ctx.meter.track("writer", child)
+        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        await ctx.wrk.run("warmup", url, bodies, 16, 1)
+        return await ctx.wrk.run(name, url, bodies, args.connections, args.seconds)
+    finally:
+        ctx.meter.forget("server")
+        ctx.meter.forget("writer")
+        await service.stop()
+
+
+async def main(args: argparse.Namespace) -> int:
+    configure_logging(Settings(log_level="WARNING"))
+    workdir = Path(tempfile.mkdtemp(prefix="layanify-ab-"))
+    meter = CpuMeter()
+    ctx = Context(QUICK, Wrk(ensure_wrk(), meter), meter, workdir, secrets.token_hex(16), False, 1)
+    bodies = workdir / "bodies.txt"
+    await asyncio.to_thread(PayloadFactory(ctx.secret, seed=7).write_wrk_file, bodies, BODIES)
+    database: BenchDatabase = (
+        SqliteDatabase(workdir / "bench.db")
+        if args.db == "sqlite"
+        else PostgresDatabase(args.pg_dsn, args.pg_database)
+    )
+    setups: list[tuple[str, dict[str, str]]] = [("A", {}), *args.variant]
+    ratios: dict[str, list[float]] = {name: [] for name, _ in setups}
+    rates: dict[str, list[float]] = {name: [] for name, _ in [("baseline", {}), *setups]}
+    mode = "serve --no-workers" if args.no_workers else "serve (in-process worker)"
+    plan = f"{args.seconds:.0f} s a run, {args.rounds} rounds"
+    print(f"{args.db}, {mode}, c={args.connections}, {plan}", flush=True)
+    try:
+        for round_number in range(args.rounds):
+            baseline = await run_baseline(ctx, bodies, args.connections, args.seconds)
+            print(baseline.line(), flush=True)
+            rates["baseline"].append(baseline.rps)
+            order = setups if round_number % 2 == 0 else setups[::-1]
+            for name, settings in order:
+                run = await run_server(ctx, database, name, settings, args, bodies)
+                ratio = run.rps / max(baseline.rps, 1e-6)
+                print(f"{run.line()}  {ratio:.3f}x", flush=True)
+                rates[name].append(run.rps)
+                ratios[name].append(ratio)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if isinstance(database, PostgresDatabase):
+            await database.drop()
+    print()
+    for name, values in rates.items():
+        line = f"{name:<12} req/s " + " / ".join(f"{v:,.0f}" for v in values)
+        if name in ratios:
+            line += "   ratio " + " / ".join(f"{r:.2f}" for r in ratios[name])
+            line += f"   median {statistics.median(ratios[name]):.2f}x"
+        print(line)
+    for name, settings in setups[1:]:
+        print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main(parse_args())))
