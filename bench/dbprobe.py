@@ -355,8 +355,9 @@ class SqliteDatabase(BenchDatabase):
 
     async def reset(self) -> None:
         def remove() -> None:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            for database in (self.path, receipts_file(self.path)):  # the receipts wait in a file of their own
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{database}{suffix}").unlink(missing_ok=True)
 
         await asyncio.to_thread(remove)
 

@@ -2,7 +2,7 @@
 and any variants, each round against the baseline measured just before it.
 
     .venv/bin/python bench/webhook_ack_ab.py [--db sqlite|postgres] [--rounds 3] [--seconds 8]
-                                             [--connections 64] [--no-workers]
+                                             [--connections 64] [--no-workers] [--rate R]
                                              [--variant NAME:LAYANIFY_X=V,LAYANIFY_Y=W ...]
 
 About (rounds × (2 + variants) × (seconds + 4)) seconds: under 2 minutes as given. A narrower tool than
@@ -16,7 +16,12 @@ every setup alike, and the ratio of each run to its own round's baseline is prin
 
 The server runs with its in-process worker, as shipped (`--no-workers`: the scale-out setup, processing
 left to `layanify worker` processes, none started here). CPU of the server, its receipt writer process
-(SQLite), wrk and PostgreSQL is shown per run, as in the full bench.
+(SQLite), wrk and PostgreSQL is shown per run, as in the full bench, and the messages the in-process
+worker stored during the run (warm-up included).
+
+`--rate R` paces wrk at R webhooks/s (Poisson arrivals, as the full bench's paced runs) instead of
+saturating: no baseline then, and each run reports the share of R answered, p50/p99 and the messages
+processed meanwhile (how acks and processing share the server's core under a given load).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from dbprobe import BenchDatabase, PostgresDatabase, SqliteDatabase
@@ -74,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--no-workers", action="store_true", help="serve --no-workers (the scale-out setup)")
+    parser.add_argument("--rate", type=float, default=0, help="paced at this many webhooks/s (0: unpaced)")
     parser.add_argument("--variant", type=parse_variant, action="append", default=[])
     return parser.parse_args(argv)
 
@@ -105,8 +112,9 @@ async def run_server(
     settings: dict[str, str],
     args: argparse.Namespace,
     bodies: Path,
-) -> WrkRun:
-    """One run of `layanify serve` on a fresh database, with `settings` on top of the bench's."""
+) -> tuple[WrkRun, int]:
+    """One run of `layanify serve` on a fresh database, with `settings` on top of the bench's; the
+    messages stored by the end of it."""
     await database.reset()
     env = ctx.env(database.url) | settings
     user = ["user", "create", "--email", "bench@example.com", "--password", "benchpass123"]
@@ -123,8 +131,14 @@ async def run_server(
         for child in child_pids(service.pid):
             ctx.meter.track("writer", child)
         url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
-        await ctx.wrk.run("warmup", url, bodies, 16, 1)
-        return await ctx.wrk.run(name, url, bodies, args.connections, args.seconds)
+        await ctx.wrk.run("warmup", url, bodies, 16, 1, rate=args.rate)  # paced runs: no backlog from it
+        run = await ctx.wrk.run(name, url, bodies, args.connections, args.seconds, rate=args.rate)
+        inspector = await database.inspector()
+        try:
+            stored = (await inspector.sample(time.monotonic())).messages
+        finally:
+            await inspector.close()
+        return run, stored
     finally:
         ctx.meter.forget("server")
         ctx.meter.forget("writer")
@@ -144,33 +158,47 @@ async def main(args: argparse.Namespace) -> int:
         else PostgresDatabase(args.pg_dsn, args.pg_database)
     )
     setups: list[tuple[str, dict[str, str]]] = [("A", {}), *args.variant]
-    ratios: dict[str, list[float]] = {name: [] for name, _ in setups}
+    paced = args.rate > 0
+    ratios: dict[str, list[float]] = {name: [] for name, _ in setups}  # to the baseline, or to the rate
     rates: dict[str, list[float]] = {name: [] for name, _ in [("baseline", {}), *setups]}
+    latency: dict[str, list[str]] = {name: [] for name, _ in setups}
+    processed: dict[str, list[int]] = {name: [] for name, _ in setups}
     mode = "serve --no-workers" if args.no_workers else "serve (in-process worker)"
+    load = f"paced at {args.rate:,.0f}/s" if paced else "unpaced"
     plan = f"{args.seconds:.0f} s a run, {args.rounds} rounds"
-    print(f"{args.db}, {mode}, c={args.connections}, {plan}", flush=True)
+    print(f"{args.db}, {mode}, c={args.connections}, {load}, {plan}", flush=True)
     try:
         for round_number in range(args.rounds):
-            baseline = await run_baseline(ctx, bodies, args.connections, args.seconds)
-            print(baseline.line(), flush=True)
-            rates["baseline"].append(baseline.rps)
+            baseline_rps = args.rate
+            if not paced:
+                baseline = await run_baseline(ctx, bodies, args.connections, args.seconds)
+                print(baseline.line(), flush=True)
+                rates["baseline"].append(baseline.rps)
+                baseline_rps = baseline.rps
             order = setups if round_number % 2 == 0 else setups[::-1]
             for name, settings in order:
-                run = await run_server(ctx, database, name, settings, args, bodies)
-                ratio = run.rps / max(baseline.rps, 1e-6)
-                print(f"{run.line()}  {ratio:.3f}x", flush=True)
+                run, stored = await run_server(ctx, database, name, settings, args, bodies)
+                ratio = run.rps / max(baseline_rps, 1e-6)
+                share = f"{ratio:.0%} of the rate" if paced else f"{ratio:.3f}x"
+                print(f"{run.line()}  {share}; {stored} messages stored", flush=True)
                 rates[name].append(run.rps)
                 ratios[name].append(ratio)
+                latency[name].append(f"{run.p50:.1f}/{run.p99:.1f}")
+                processed[name].append(stored)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if isinstance(database, PostgresDatabase):
             await database.drop()
     print()
     for name, values in rates.items():
+        if not values:
+            continue
         line = f"{name:<12} req/s " + " / ".join(f"{v:,.0f}" for v in values)
         if name in ratios:
-            line += "   ratio " + " / ".join(f"{r:.2f}" for r in ratios[name])
-            line += f"   median {statistics.median(ratios[name]):.2f}x"
+            line += ("   served " if paced else "   ratio ") + " / ".join(f"{r:.2f}" for r in ratios[name])
+            line += f"   median {statistics.median(ratios[name]):.2f}"
+            line += "   p50/p99 ms " + " ".join(latency[name])
+            line += "   messages " + " / ".join(str(n) for n in processed[name])
         print(line)
     for name, settings in setups[1:]:
         print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
