@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_coalesce_seconds: float = Field(default=0.05, ge=0, le=5)
     worker_max_defer_seconds: float = Field(default=1.0, ge=0, le=60)
+    # While webhooks arrive more than twice as fast as an in-process worker processes events, its batches
+    # take at most this share of the time; the rest is left to the receipts (1: no limit; decision 42).
+    worker_overload_share: float = Field(default=0.5, gt=0, le=1)
     worker_max_attempts: int = Field(default=8, ge=1)
     worker_retry_base_seconds: float = Field(default=2.0, gt=0)
     in_process_workers: int = Field(default=1, ge=0, le=32)
