@@ -31,7 +31,6 @@ import asyncio
 import secrets
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +41,6 @@ from layanify.observability import configure_logging
 from payloads import PayloadFactory
 from procstat import CpuMeter, child_pids
 from webhook_ingest import (
-    BENCH_DIR,
     LAYANIFY,
     QUICK,
     WEBHOOK_PATH,
@@ -50,6 +48,7 @@ from webhook_ingest import (
     Service,
     Wrk,
     WrkRun,
+    baseline_argv,
     ensure_wrk,
     free_port,
     run_cli,
@@ -88,11 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def run_baseline(ctx: Context, bodies: Path, connections: int, seconds: float) -> WrkRun:
     """One run of bench/baseline_app.py under uvicorn with the server's flags."""
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "baseline_app:app"]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools"]
-    argv += ["--no-access-log", "--log-level", "warning"]
     env = ctx.env("sqlite+aiosqlite:///unused.db")
-    service = Service("baseline", argv, env, ctx.workdir, ctx.workdir / "baseline.log")
+    service = Service("baseline", baseline_argv(port), env, ctx.workdir, ctx.workdir / "baseline.log")
     await service.start()
     ctx.meter.track("server", service.pid)
     try:

@@ -546,31 +546,22 @@ class Context:
         return env
 
 
+def baseline_argv(port: int) -> list[str]:
+    """bench/baseline_app.py under uvicorn with the server's flags (uvloop, httptools, no access log)."""
+    return [
+        *(sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "baseline_app:app"),
+        *("--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools"),
+        *("--no-access-log", "--log-level", "warning"),
+    ]
+
+
 async def run_baseline(ctx: Context) -> dict[str, Any]:
     """Phase 0: the bare ASGI endpoint, same wrk settings and bodies."""
     say("== baseline: bench/baseline_app.py (verify signature + parse JSON, store nothing)")
     port = free_port()
     service = Service(
         "baseline",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(BENCH_DIR),
-            "baseline_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        baseline_argv(port),
         ctx.env("sqlite+aiosqlite:///unused.db"),
         ctx.workdir,
         ctx.workdir / "baseline.log",
