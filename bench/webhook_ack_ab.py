@@ -7,12 +7,12 @@ and any variants, each round against the baseline measured just before it.
 
 About (rounds × (2 + variants) × (seconds + 4)) seconds: under 2 minutes as given. A narrower tool than
 bench/webhook_ingest.py, for one question: does a change to the receipt path move acks/s? The full bench
-runs each level once, minutes after its baseline, behind phases that leave hundreds of thousands of rows
-behind; on this 2-core machine its ack ratio moved by ±15 % between runs of the same code. Here each
-round starts the baseline (bench/baseline_app.py), then a fresh `layanify serve` on a fresh database for
-the product as shipped (`A`) and for each variant (the same server with extra settings), in alternating
-order (A, B, … then …, B, A), every one with the same wrk bodies for the same time: machine drift hits
-every setup alike, and the ratio of each run to its own round's baseline is printed, then the median.
+measures the server as its earlier phases left it (hundreds of thousands of rows behind it), in 5 pairs
+against the baseline (its phase 2b, decision 43), and takes 10 minutes. Here each round starts the
+baseline (bench/baseline_app.py), then a fresh `layanify serve` on a fresh database for the product as
+shipped (`A`) and for each variant (the same server with extra settings), in alternating order (A, B, …
+then …, B, A), every one with the same wrk bodies for the same time: machine drift hits every setup
+alike, and the ratio of each run to its own round's baseline is printed, then the median.
 
 The server runs with its in-process worker, as shipped (`--no-workers`: the scale-out setup, processing
 left to `layanify worker` processes, none started here). CPU of the server, its receipt writer process

@@ -3,7 +3,7 @@
     .venv/bin/python bench/webhook_ingest.py [--quick] [--db sqlite|postgres|both] [--profile] [--keep]
                                              [--set LAYANIFY_NAME=VALUE ...]
 
-About 7 minutes (--quick: under 2). Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust; see
+About 10 minutes (--quick: about 4). Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust; see
 --pg-dsn) for the postgres part, and Debian's wrk (installed with apt-get when missing). Prints each
 phase as it goes, then a summary table, the issue's goals and the wrk evidence; writes
 bench/results/webhook_ingest-<db>.json. The goals are reported, never enforced: the exit status is 0.
@@ -33,6 +33,13 @@ SQLite file, a freshly created PostgreSQL database) gets the same phases, fed th
    no backlog; the bench then checkpoints SQLite's WAL files, or vacuums the table and checkpoints
    PostgreSQL, so its own mass write is not paid for during the next level), and the in-process
    processing rate during the level is reported.
+2b. Ack pairs, the ratio goal's figure: the baseline process again, beside the server as the sweep left
+   it, and wrk alternating between the two, each at its own best concurrency (phase 0's, the sweep's), 5
+   rounds of 5 s each (3 of 2 s with --quick), which one goes first alternating too. The server's backlog
+   is discarded and the server stopped (SIGSTOP) while the baseline runs. Each server run is divided by
+   the baseline run of its own round, and the goal is judged on the median of those ratios (decision
+   43): single runs of the same code on this machine moved from 0.36x to 0.66x, while the baseline moved
+   far less. The sweep's own ratio (its best level against phase 0's best) is printed beside it.
 3. Half the saturating rate (saturating = best req/s of the sweep): wrk paced by its Lua `delay()`,
    Poisson arrivals at the target rate from one schedule shared by 64 connections. When the schedule
    ends nothing more is sent for 2 s, so the requests still in flight are answered and counted in the
@@ -84,6 +91,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,7 +117,7 @@ from dbprobe import (
 from layanify.config import Settings
 from layanify.observability import configure_logging
 from payloads import PayloadFactory, Tally
-from procstat import CpuMeter, child_pids
+from procstat import CpuMeter, child_pids, process_cpu_seconds
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -139,6 +147,8 @@ class Plan:
     backlog_messages: int  # the processing phase's preloaded backlog
     drain_budget: float  # processing phase: from spawning the worker to giving up on a full drain
     max_bodies: int  # largest wrk bodies file (bigger runs re-send bodies, reported as reused)
+    pair_rounds: int  # ack pairs: rounds of one baseline run and one server run, alternating
+    pair_seconds: float  # each run of a pair
     levels: tuple[int, ...] = (16, 64, 256)
     paced_connections: int = 64
 
@@ -153,6 +163,8 @@ FULL = Plan(
     backlog_messages=20_000,
     drain_budget=60,
     max_bodies=50_000,
+    pair_rounds=5,
+    pair_seconds=5,
 )
 QUICK = Plan(
     level_seconds=3,
@@ -164,6 +176,8 @@ QUICK = Plan(
     backlog_messages=5_000,
     drain_budget=15,
     max_bodies=15_000,
+    pair_rounds=3,
+    pair_seconds=2,
 )
 
 
@@ -702,6 +716,7 @@ class DatabaseBench:
             await self.phase_processing()
             await self.start_server(workers=True)
             await self.phase_ack_sweep()
+            await self.phase_ack_pairs()
             await self.phase_half_rate()
             await self.phase_sustained()
             await self.phase_probe()
@@ -764,6 +779,127 @@ class DatabaseBench:
             "saturating_rps": best["rps"],
             "at_connections": best["connections"],
         }
+
+    async def phase_ack_pairs(self) -> None:
+        """The ratio goal's figure: the baseline and this server in alternating short runs, each at its own
+        best concurrency (phase 0's, the sweep's), each server run against the baseline run beside it; the
+        median of the pairs.
+
+        The sweep's levels each run once, minutes after phase 0's baseline: on this 2-core machine one
+        10 s run of the same code, on the same state, gave anything from 0.36x to 0.66x (decision 43).
+        Pairs put machine drift on both sides of each ratio and the median takes the outliers out. The
+        server stays as the sweep left it (its in-process worker on, the database grown by the sweep);
+        the baseline process sits idle beside it while the server is measured. Before the baseline is,
+        the server's backlog is discarded and let settle (`quiet`), and the server is then stopped with
+        SIGSTOP for the baseline's run (`paused`): its worker would otherwise go on processing what the
+        server run left, and its media downloader retrying (Meta is out of reach here), on the
+        baseline's time (seen: the server at 23-24 % of a core during a baseline run).
+        """
+        plan, ctx = self.plan, self.ctx
+        connections = int(self.result["ack_sweep"]["at_connections"])
+        baseline_connections = int(ctx.baseline["best_connections"])
+        say(
+            f"-- ack pairs: {plan.pair_rounds} rounds of a baseline run (c={baseline_connections}) and a"
+            f" server run (c={connections}), {plan.pair_seconds:.0f}s each, alternating which goes first"
+        )
+        port = free_port()
+        baseline = Service(
+            "baseline",
+            baseline_argv(port),
+            ctx.env("sqlite+aiosqlite:///unused.db"),
+            ctx.workdir,
+            ctx.workdir / f"{self.db.kind}-pairs-baseline.log",
+        )
+        baseline_url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        saturating = float(self.result["ack_sweep"]["saturating_rps"])
+        path, tally = await self.bodies(saturating * plan.pair_seconds * 1.3)
+        pairs: list[dict[str, Any]] = []
+        await baseline.start()
+        try:
+            await baseline.wait_ready(f"http://127.0.0.1:{port}/", any_status=True)
+            await ctx.wrk.run("warmup", baseline_url, path, 16, plan.warmup_seconds)
+            for number in range(plan.pair_rounds):
+                runs: dict[str, WrkRun] = {}
+                for side in ("server", "baseline") if number % 2 else ("baseline", "server"):
+                    if side == "baseline":
+                        await self.quiet()
+                        ctx.meter.track("baseline", baseline.pid)
+                        try:
+                            with self.paused():
+                                runs[side] = await ctx.wrk.run(
+                                    "pair baseline",
+                                    baseline_url,
+                                    path,
+                                    baseline_connections,
+                                    plan.pair_seconds,
+                                )
+                        finally:
+                            ctx.meter.forget("baseline")
+                        say(runs[side].line())
+                        continue
+                    await self.insp.discard_pending()
+                    before_events = await self.insp.events()
+                    label = f"pair {self.db.kind}"
+                    run = await ctx.wrk.run(label, self.url, path, connections, plan.pair_seconds)
+                    stored = await self.settle() - before_events
+                    run.extra.update({"stored_events": stored, "acked_all_stored": stored >= run.acked})
+                    runs[side] = run
+                    say(run.line())
+                ratio = runs["server"].rps / max(runs["baseline"].rps, 1e-6)
+                say(f"      round {number + 1}: {ratio:.3f}x")
+                pairs.append(
+                    {
+                        "round": number + 1,
+                        "server_first": number % 2 == 1,
+                        "ratio": round(ratio, 3),
+                        "server": asdict(runs["server"]),
+                        "baseline": asdict(runs["baseline"]),
+                    }
+                )
+        finally:
+            await baseline.stop()
+        # The phases after this one get a server that was never stopped: whatever a stop may have left
+        # behind (timers fired late, a batch's time measured across a stop) stays here.
+        await self.quiet()
+        await self.start_server(workers=True)
+        ratios = sorted(pair["ratio"] for pair in pairs)
+        median = statistics.median(ratios)
+        self.result["ack_pairs"] = {
+            "connections": connections,
+            "baseline_connections": baseline_connections,
+            "seconds": plan.pair_seconds,
+            "pairs": pairs,
+            "ratios": [pair["ratio"] for pair in pairs],
+            "median_ratio": round(median, 3),
+            "bodies_duplicates": tally.duplicates,
+        }
+        shown = " / ".join(f"{r:.2f}" for r in ratios)
+        say(f"      median of {len(ratios)} pairs: {median:.3f}x  (sorted: {shown})")
+
+    async def quiet(self, within: float = 10.0) -> None:
+        """Discard the backlog, then wait (up to `within` s) until the server uses < 5 % of a core."""
+        assert self.server is not None
+        deadline = time.monotonic() + within
+        while True:
+            await self.insp.discard_pending()
+            used = process_cpu_seconds(self.server.pid) or 0.0
+            await asyncio.sleep(0.5)
+            used = (process_cpu_seconds(self.server.pid) or 0.0) - used
+            if used < 0.025 or time.monotonic() >= deadline:
+                return
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The server and its children stopped (SIGSTOP) for the block, then continued."""
+        assert self.server is not None
+        pids = [self.server.pid, *child_pids(self.server.pid)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
 
     def _start_profile(self, name: str, seconds: float) -> tuple[subprocess.Popen[bytes], Path] | None:
         """With --profile, py-spy the server for `seconds` (100 Hz, without pausing it)."""
@@ -1255,12 +1391,14 @@ def profile_summary(raw_profile: Path, limit: int = 15) -> dict[str, Any]:
 def goals(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The issue's goals, each with the figure it was judged on."""
     sweep = result["ack_sweep"]
-    ratio = sweep["saturating_rps"] / max(baseline["best_rps"], 1e-6)
-    levels = sweep["levels"]
+    sweep_ratio = sweep["saturating_rps"] / max(baseline["best_rps"], 1e-6)
+    pairs = result["ack_pairs"]
+    ratio = pairs["median_ratio"]
+    measured = sweep["levels"] + [pair["server"] for pair in pairs["pairs"]]
     probe = result["probe"]
-    all_stored = all(level["extra"]["acked_all_stored"] for level in levels)
+    all_stored = all(level["extra"]["acked_all_stored"] for level in measured)
     committed = (
-        all_stored and probe["missing_after_200"] == 0 and all(level["non_2xx"] == 0 for level in levels)
+        all_stored and probe["missing_after_200"] == 0 and all(level["non_2xx"] == 0 for level in measured)
     )
     half = result["half_rate"]
     sustained = result["sustained"]
@@ -1282,12 +1420,14 @@ def goals(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[st
     return {
         "ack_throughput_vs_baseline": {
             "ok": ratio >= ACK_RATIO_GOAL,
-            "value": round(ratio, 3),
+            "value": f"{ratio:.3f} (median of {len(pairs['ratios'])} alternating pairs: "
+            + " / ".join(f"{r:.2f}" for r in pairs["ratios"])
+            + f"); sweep best against phase 0's baseline {sweep_ratio:.3f}",
             "goal": ">= 0.5",
         },
         "acked_events_committed_before_200": {
             "ok": committed,
-            "value": f"rows>=2xx at every level: {all_stored}; "
+            "value": f"rows>=2xx at every level and pair: {all_stored}; "
             f"{probe['missing_after_200']} of {probe['acked']} probes missing",
             "goal": "all",
         },
@@ -1373,9 +1513,10 @@ def print_summary(results: list[dict[str, Any]], baseline: dict[str, Any], evide
         ("(a) p50 ack @ c=64, ms", lambda r: f"{_level(r, 64)['latency_ms']['p50']:.1f}"),
         ("(a) saturating ack req/s", lambda r: f"{r['ack_sweep']['saturating_rps']:.0f}"),
         (
-            "(c) ratio ack / baseline",
+            "(c) ratio ack / baseline, sweep",
             lambda r: f"{r['ack_sweep']['saturating_rps'] / baseline['best_rps']:.2f}x",
         ),
+        ("(c) ratio, median of pairs", lambda r: f"{r['ack_pairs']['median_ratio']:.2f}x"),
         (
             "    ratio at c=64",
             lambda r: f"{_level(r, 64)['rps'] / _baseline_level(baseline, 64)['rps']:.2f}x",
