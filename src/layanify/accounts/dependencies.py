@@ -17,7 +17,11 @@ from layanify.errors import Forbidden, Unauthorized
 
 SESSION_COOKIE = "layanify_session"
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the unit of work commits when the route returns, before the answer is sent. FastAPI's
+# default ("request") ends a yield dependency only after the response has gone out, so a client was told
+# "done" (a 201, a 303 to the page showing the change, a login cookie) before the commit, and a commit
+# that failed then was answered as done (decision 44).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def client_ip(request: Request) -> str | None:
