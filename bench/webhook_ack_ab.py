@@ -48,7 +48,7 @@ from webhook_ingest import (
     Service,
     Wrk,
     WrkRun,
-    baseline_argv,
+    baseline_service,
     ensure_wrk,
     free_port,
     run_cli,
@@ -86,9 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run_baseline(ctx: Context, bodies: Path, connections: int, seconds: float) -> WrkRun:
     """One run of bench/baseline_app.py under uvicorn with the server's flags."""
-    port = free_port()
-    env = ctx.env("sqlite+aiosqlite:///unused.db")
-    service = Service("baseline", baseline_argv(port), env, ctx.workdir, ctx.workdir / "baseline.log")
+    service, port = baseline_service(ctx, "baseline.log")
     await service.start()
     ctx.meter.track("server", service.pid)
     try:

@@ -569,17 +569,17 @@ def baseline_argv(port: int) -> list[str]:
     ]
 
 
+def baseline_service(ctx: Context, log_name: str) -> tuple[Service, int]:
+    """bench/baseline_app.py as a service on a free port (not started yet), and the port."""
+    port = free_port()
+    env = ctx.env("sqlite+aiosqlite:///unused.db")
+    return Service("baseline", baseline_argv(port), env, ctx.workdir, ctx.workdir / log_name), port
+
+
 async def run_baseline(ctx: Context) -> dict[str, Any]:
     """Phase 0: the bare ASGI endpoint, same wrk settings and bodies."""
     say("== baseline: bench/baseline_app.py (verify signature + parse JSON, store nothing)")
-    port = free_port()
-    service = Service(
-        "baseline",
-        baseline_argv(port),
-        ctx.env("sqlite+aiosqlite:///unused.db"),
-        ctx.workdir,
-        ctx.workdir / "baseline.log",
-    )
+    service, port = baseline_service(ctx, "baseline.log")
     bodies = ctx.workdir / "baseline-bodies.txt"
     await asyncio.to_thread(PayloadFactory(ctx.secret, seed=99).write_wrk_file, bodies, ctx.plan.max_bodies)
     await service.start()
@@ -802,14 +802,7 @@ class DatabaseBench:
             f"-- ack pairs: {plan.pair_rounds} rounds of a baseline run (c={baseline_connections}) and a"
             f" server run (c={connections}), {plan.pair_seconds:.0f}s each, alternating which goes first"
         )
-        port = free_port()
-        baseline = Service(
-            "baseline",
-            baseline_argv(port),
-            ctx.env("sqlite+aiosqlite:///unused.db"),
-            ctx.workdir,
-            ctx.workdir / f"{self.db.kind}-pairs-baseline.log",
-        )
+        baseline, port = baseline_service(ctx, f"{self.db.kind}-pairs-baseline.log")
         baseline_url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
         saturating = float(self.result["ack_sweep"]["saturating_rps"])
         path, tally = await self.bodies(saturating * plan.pair_seconds * 1.3)
