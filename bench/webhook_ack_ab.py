@@ -4,15 +4,19 @@ and any variants, each round against the baseline measured just before it.
     .venv/bin/python bench/webhook_ack_ab.py [--db sqlite|postgres] [--rounds 3] [--seconds 8]
                                              [--connections 64] [--no-workers] [--rate R]
                                              [--variant NAME:LAYANIFY_X=V,LAYANIFY_Y=W ...]
+                                             [--variant NAME@REV[:LAYANIFY_X=V,...] ...]
 
 About (rounds × (2 + variants) × (seconds + 4)) seconds: under 2 minutes as given. A narrower tool than
 bench/webhook_ingest.py, for one question: does a change to the receipt path move acks/s? The full bench
 measures the server as its earlier phases left it (hundreds of thousands of rows behind it), in 5 pairs
 against the baseline (its phase 2b, decision 43), and takes 10 minutes. Here each round starts the
 baseline (bench/baseline_app.py), then a fresh `layanify serve` on a fresh database for the product as
-shipped (`A`) and for each variant (the same server with extra settings), in alternating order (A, B, …
-then …, B, A), every one with the same wrk bodies for the same time: machine drift hits every setup
-alike, and the ratio of each run to its own round's baseline is printed, then the median.
+shipped (`A`) and for each variant (the same server with extra settings; with `@REV`, the code of that
+git revision, checked out as a worktree for the run and put first on PYTHONPATH, so a code change can
+be measured against its parent: the revision must need no dependency this virtualenv lacks), in
+alternating order (A, B, … then …, B, A), every one with the same wrk bodies for the same time: machine
+drift hits every setup alike, and the ratio of each run to its own round's baseline is printed, then the
+median.
 
 The server runs with its in-process worker, as shipped (`--no-workers`: the scale-out setup, processing
 left to `layanify worker` processes, none started here). CPU of the server, its receipt writer process
@@ -31,6 +35,7 @@ import asyncio
 import secrets
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +48,7 @@ from procstat import CpuMeter, child_pids
 from webhook_ingest import (
     LAYANIFY,
     QUICK,
+    ROOT,
     WEBHOOK_PATH,
     Context,
     Service,
@@ -57,15 +63,45 @@ from webhook_ingest import (
 BODIES = 60_000  # enough for ~8 s at the fastest baseline without most of them being resent
 
 
-def parse_variant(text: str) -> tuple[str, dict[str, str]]:
-    """`NAME:KEY=V,KEY=W` -> (NAME, {KEY: V, KEY: W})."""
-    name, _, settings = text.partition(":")
+def parse_variant(text: str) -> tuple[str, dict[str, str], str | None]:
+    """`NAME:KEY=V,KEY=W` -> (NAME, {KEY: V, KEY: W}, None); `NAME@REV[:KEY=V,…]` -> (NAME, {…}, REV)."""
+    head, _, settings = text.partition(":")
+    name, _, revision = head.partition("@")
     if not name or name in ("A", "baseline"):
         raise argparse.ArgumentTypeError(f"a variant needs a name other than A or baseline: {text!r}")
+    if "@" in head and not revision:
+        raise argparse.ArgumentTypeError(f"NAME@REV needs a git revision after the @: {text!r}")
     pairs = [item.split("=", 1) for item in settings.split(",") if item]
     if any(len(pair) != 2 for pair in pairs):
         raise argparse.ArgumentTypeError(f"settings are KEY=VALUE, comma-separated: {text!r}")
-    return name, dict(pairs)
+    return name, dict(pairs), revision or None
+
+
+def resolve(revision: str) -> str:
+    """The commit `revision` names in this checkout (exits when it names none)."""
+    found = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        raise SystemExit(f"not a commit here: {revision!r}")
+    return found.stdout.strip()
+
+
+def check_out(commit: str, where: Path) -> None:
+    """A detached git worktree of `commit` at `where`. The variant's server runs that worktree's `src/`
+    (first on PYTHONPATH, ahead of this checkout's editable install) with this checkout's virtualenv: the
+    revision must need no other dependencies."""
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(where), commit], check=True
+    )
+
+
+def remove_worktree(where: Path) -> None:
+    """Undo `check_out`."""
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)], check=False)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -141,6 +177,7 @@ async def run_server(
 
 async def main(args: argparse.Namespace) -> int:
     configure_logging(Settings(log_level="WARNING"))
+    commits = {name: resolve(revision) for name, _, revision in args.variant if revision is not None}
     workdir = Path(tempfile.mkdtemp(prefix="layanify-ab-"))
     meter = CpuMeter()
     ctx = Context(QUICK, Wrk(ensure_wrk(), meter), meter, workdir, secrets.token_hex(16), False, 1)
@@ -151,7 +188,19 @@ async def main(args: argparse.Namespace) -> int:
         if args.db == "sqlite"
         else PostgresDatabase(args.pg_dsn, args.pg_database)
     )
-    setups: list[tuple[str, dict[str, str]]] = [("A", {}), *args.variant]
+    worktrees: list[Path] = []
+    setups: list[tuple[str, dict[str, str]]] = [("A", {})]
+    described: dict[str, str] = {}
+    for name, settings, revision in args.variant:
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+        if revision is not None:
+            where = workdir / f"rev-{name}"
+            check_out(commits[name], where)
+            worktrees.append(where)
+            settings = {**settings, "PYTHONPATH": str(where / "src")}
+            shown = f"code of {revision} ({commits[name][:12]})" + (f", {shown}" if shown else "")
+        setups.append((name, settings))
+        described[name] = shown
     paced = args.rate > 0
     ratios: dict[str, list[float]] = {name: [] for name, _ in setups}  # to the baseline, or to the rate
     rates: dict[str, list[float]] = {name: [] for name, _ in [("baseline", {}), *setups]}
@@ -180,6 +229,8 @@ async def main(args: argparse.Namespace) -> int:
                 latency[name].append(f"{run.p50:.1f}/{run.p99:.1f}")
                 processed[name].append(stored)
     finally:
+        for where in worktrees:
+            remove_worktree(where)
         shutil.rmtree(workdir, ignore_errors=True)
         if isinstance(database, PostgresDatabase):
             await database.drop()
@@ -194,8 +245,8 @@ async def main(args: argparse.Namespace) -> int:
             line += "   p50/p99 ms " + " ".join(latency[name])
             line += "   messages " + " / ".join(str(n) for n in processed[name])
         print(line)
-    for name, settings in setups[1:]:
-        print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    for name, shown in described.items():
+        print(f"{name}: {shown}")
     return 0
 
 
