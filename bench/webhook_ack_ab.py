@@ -117,7 +117,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-workers", action="store_true", help="serve --no-workers (the scale-out setup)")
     parser.add_argument("--rate", type=float, default=0, help="paced at this many webhooks/s (0: unpaced)")
     parser.add_argument("--variant", type=parse_variant, action="append", default=[])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    names = [name for name, _, _ in args.variant]
+    if len(set(names)) != len(names):
+        parser.error(f"variant names must differ: {', '.join(names)}")
+    return args
 
 
 async def run_baseline(ctx: Context, bodies: Path, connections: int, seconds: float) -> WrkRun:
@@ -175,6 +179,29 @@ async def run_server(
         await service.stop()
 
 
+def variant_setups(
+    variants: list[tuple[str, dict[str, str], str | None]],
+    commits: dict[str, str],
+    workdir: Path,
+    worktrees: list[Path],
+) -> tuple[list[tuple[str, dict[str, str]]], dict[str, str]]:
+    """The setups to run (`A` first), each with its extra environment, and how each variant is shown.
+    A variant of another revision gets a worktree of it (appended to `worktrees` before it is made)."""
+    setups: list[tuple[str, dict[str, str]]] = [("A", {})]
+    described: dict[str, str] = {}
+    for name, settings, revision in variants:
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+        if revision is not None:
+            where = workdir / f"rev-{name}"
+            worktrees.append(where)
+            check_out(commits[name], where)
+            settings = {**settings, "PYTHONPATH": str(where / "src")}
+            shown = f"code of {revision} ({commits[name][:12]})" + (f", {shown}" if shown else "")
+        setups.append((name, settings))
+        described[name] = shown
+    return setups, described
+
+
 async def main(args: argparse.Namespace) -> int:
     configure_logging(Settings(log_level="WARNING"))
     commits = {name: resolve(revision) for name, _, revision in args.variant if revision is not None}
@@ -188,29 +215,18 @@ async def main(args: argparse.Namespace) -> int:
         if args.db == "sqlite"
         else PostgresDatabase(args.pg_dsn, args.pg_database)
     )
-    worktrees: list[Path] = []
-    setups: list[tuple[str, dict[str, str]]] = [("A", {})]
-    described: dict[str, str] = {}
-    for name, settings, revision in args.variant:
-        shown = ", ".join(f"{k}={v}" for k, v in settings.items())
-        if revision is not None:
-            where = workdir / f"rev-{name}"
-            check_out(commits[name], where)
-            worktrees.append(where)
-            settings = {**settings, "PYTHONPATH": str(where / "src")}
-            shown = f"code of {revision} ({commits[name][:12]})" + (f", {shown}" if shown else "")
-        setups.append((name, settings))
-        described[name] = shown
-    paced = args.rate > 0
-    ratios: dict[str, list[float]] = {name: [] for name, _ in setups}  # to the baseline, or to the rate
-    rates: dict[str, list[float]] = {name: [] for name, _ in [("baseline", {}), *setups]}
-    latency: dict[str, list[str]] = {name: [] for name, _ in setups}
-    processed: dict[str, list[int]] = {name: [] for name, _ in setups}
-    mode = "serve --no-workers" if args.no_workers else "serve (in-process worker)"
-    load = f"paced at {args.rate:,.0f}/s" if paced else "unpaced"
-    plan = f"{args.seconds:.0f} s a run, {args.rounds} rounds"
-    print(f"{args.db}, {mode}, c={args.connections}, {load}, {plan}", flush=True)
+    worktrees: list[Path] = []  # each removed at the end, even when a later one fails to check out
     try:
+        setups, described = variant_setups(args.variant, commits, workdir, worktrees)
+        paced = args.rate > 0
+        ratios: dict[str, list[float]] = {name: [] for name, _ in setups}  # to the baseline, or to the rate
+        rates: dict[str, list[float]] = {name: [] for name, _ in [("baseline", {}), *setups]}
+        latency: dict[str, list[str]] = {name: [] for name, _ in setups}
+        processed: dict[str, list[int]] = {name: [] for name, _ in setups}
+        mode = "serve --no-workers" if args.no_workers else "serve (in-process worker)"
+        load = f"paced at {args.rate:,.0f}/s" if paced else "unpaced"
+        plan = f"{args.seconds:.0f} s a run, {args.rounds} rounds"
+        print(f"{args.db}, {mode}, c={args.connections}, {load}, {plan}", flush=True)
         for round_number in range(args.rounds):
             baseline_rps = args.rate
             if not paced:
