@@ -83,5 +83,6 @@ clean:
 
 ## Re-extract the UI's strings and merge them into the catalogs (then translate the new ones in the .po files).
 messages: install
+	mkdir -p build
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location --sort-output -o build/messages.pot .
-	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i build/messages.pot -d src/layanify/web/locales -l id
+	$(BIN)/pybabel update --width 110 --no-fuzzy-matching --ignore-obsolete -i build/messages.pot -d src/layanify/web/locales -l id

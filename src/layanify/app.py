@@ -47,7 +47,7 @@ from layanify.ratelimit import SendPacer
 from layanify.realtime.broker import broker_for
 from layanify.realtime.routes import router as realtime_router
 from layanify.runtime import freeze_startup_heap
-from layanify.web.setup import install_web
+from layanify.web.setup import install_web, render_error
 from layanify.webhooks.ingest import EventWriter
 from layanify.webhooks.receipt_process import ReceiptProcess
 from layanify.webhooks.routes import WEBHOOK_PATH, receive_webhook
@@ -235,7 +235,7 @@ def create_app(
     app.state.session_signer = SessionSigner(
         settings.secret_key.get_secret_value(), settings.session_max_age_seconds
     )
-    install_error_handlers(app)
+    install_error_handlers(app, render_error)  # the UI's pages and toasts; JSON on /api/*
     # Before the web UI's middleware, which then wraps it: its 413s carry the security headers too.
     install_input_limits(
         app,

@@ -1,12 +1,46 @@
-"""The product's error type and the handlers that turn it into clear JSON answers."""
+"""The product's error type, and the handlers that answer every failed request clearly.
+
+Three kinds of failure reach a client:
+- a `LayanifyError` (or a validation error): something the caller can act on, with its own status;
+- a transient failure of something we depend on (the database busy or unreachable, a lost connection,
+  a serialization conflict, Redis down): 503 with `Retry-After`, so API clients and Meta-style
+  retriers know to try again; logged as a warning with the error's class and code, never its text;
+- anything else, a bug: 500 with a short reference that is also in the log line, so a user can report
+  it and an operator can find it. The exception's text never reaches the client (it may hold data).
+
+Every one is answered through one renderer: JSON (`error_body`) by default; the web UI installs its
+own (an HTML page, or a toast for htmx) that keeps JSON for `/api/*`.
+"""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from limits.errors import StorageError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.responses import Response
+
+from layanify.observability import get_logger
+
+log = get_logger(__name__)
+
+# How long a client should wait before retrying after a 503.
+RETRY_AFTER_SECONDS = 2
+# PostgreSQL SQLSTATEs of failures that a retry can get past: serialization failure, deadlock, too many
+# connections, lock not available, query canceled (statement timeout), shutdown or restart in progress.
+# Every connection exception (class 08) counts too.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "53300", "55P03", "57014", "57P01", "57P02", "57P03"})
+# SQLite's primary result codes for a busy or locked database (extended codes keep them in the low byte).
+SQLITE_BUSY_CODES = frozenset({5, 6})
+# PostgreSQL's SQLSTATEs for a NUL in text (22021) and for `\u0000` in a jsonb value (22P05).
+NUL_SQLSTATES = frozenset({"22021", "22P05"})
 
 
 class LayanifyError(Exception):
@@ -67,18 +101,133 @@ class Forbidden(LayanifyError):
     code = "forbidden"
 
 
+class Unavailable(LayanifyError):
+    """Something the request needs is busy or unreachable for now: retry after `retry_after` seconds."""
+
+    status_code = 503
+    code = "unavailable"
+    retry_after = RETRY_AFTER_SECONDS
+
+
+class InternalError(LayanifyError):
+    """A bug: the client gets this message and a reference; the log line has the same reference."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, reference: str) -> None:
+        super().__init__(message)
+        self.reference = reference
+
+
+UNAVAILABLE_MESSAGE = "The service is busy or cannot reach its database right now; retry in a moment."
+NUL_MESSAGE = "text may not contain NUL (\\u0000) characters"
+INTERNAL_MESSAGE = "Something went wrong on our side. It has been logged; retry, or report the reference."
+
+Renderer = Callable[[Request, LayanifyError], Awaitable[Response]]
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """The JSON shape of every API error."""
     return {"error": {"code": code, "message": message, **extra}}
 
 
-async def _layanify_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, LayanifyError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    extra = {"details": exc.details} if exc.details is not None else {}
+def error_headers(exc: LayanifyError) -> dict[str, str] | None:
+    """The headers an error's answer carries: the auth scheme on 401, when to retry on 503."""
+    if exc.status_code == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, Unavailable):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
+
+
+def error_extra(exc: LayanifyError) -> dict[str, Any]:
+    """An error's fields beyond code and message: `details` where given, `reference` for a bug."""
+    extra: dict[str, Any] = {"details": exc.details} if exc.details is not None else {}
+    if isinstance(exc, InternalError):
+        extra["reference"] = exc.reference
+    return extra
+
+
+async def json_error(_: Request, exc: LayanifyError) -> Response:
+    """The API's answer to an error: `error_body` with the error's status and headers."""
     return JSONResponse(
-        error_body(exc.code, exc.message, **extra), status_code=exc.status_code, headers=headers
+        error_body(exc.code, exc.message, **error_extra(exc)),
+        status_code=exc.status_code,
+        headers=error_headers(exc),
     )
+
+
+def _database_code(exc: BaseException) -> str | int | None:
+    """The driver's own code for a database error: a SQLSTATE (PostgreSQL) or a result code (SQLite)."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(code, str):
+        return code
+    sqlite = getattr(orig, "sqlite_errorcode", None)
+    return sqlite if isinstance(sqlite, int) else None
+
+
+def is_nul_rejection(exc: BaseException) -> bool:
+    """Whether the database refused a NUL character in text (PostgreSQL; SQLite stores it)."""
+    return _database_code(exc) in NUL_SQLSTATES
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure is one a retry can get past: the database or Redis busy, unreachable or lost."""
+    if isinstance(exc, PoolTimeout | ConnectionError | redis.exceptions.ConnectionError):
+        return True  # no pooled connection free in time; a connection refused, reset or lost
+    if isinstance(exc, redis.exceptions.TimeoutError | StorageError):
+        return True  # Redis slow; the rate limits' store (Redis) failing
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    code = _database_code(exc)
+    if isinstance(code, str):
+        return code in TRANSIENT_SQLSTATES or code.startswith("08")
+    return isinstance(code, int) and code & 0xFF in SQLITE_BUSY_CODES
+
+
+def _renderer(request: Request) -> Renderer:
+    render: Renderer = getattr(request.app.state, "error_renderer", json_error)
+    return render
+
+
+async def _layanify_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LayanifyError)
+    return await _renderer(request)(request, exc)
+
+
+async def _transient_or_bug(request: Request, exc: Exception) -> Response:
+    """A database or Redis failure: 422 for a NUL in text, 503 when a retry can help, else a bug."""
+    if isinstance(exc, DBAPIError) and is_nul_rejection(exc):
+        refused = LayanifyError(NUL_MESSAGE, status_code=422, code="invalid_text")
+        return await _renderer(request)(request, refused)
+    if not is_transient(exc):
+        raise exc  # a bug: ServerErrorMiddleware answers it through _bug, and it is logged there
+    log.warning(
+        "request_unavailable",
+        method=request.method,
+        path=request.url.path,
+        error=type(exc).__name__,
+        cause=type(getattr(exc, "orig", None) or exc.__cause__ or exc).__name__,
+        code=_database_code(exc),
+    )
+    return await _renderer(request)(request, Unavailable(UNAVAILABLE_MESSAGE))
+
+
+async def _bug(request: Request, exc: Exception) -> Response:
+    """Any other exception: 500 with a reference (the traceback follows in the server's log)."""
+    reference = secrets.token_hex(6)
+    log.error(
+        "request_failed",
+        method=request.method,
+        path=request.url.path,
+        error=type(exc).__name__,
+        reference=reference,
+    )
+    return await _renderer(request)(request, InternalError(INTERNAL_MESSAGE, reference=reference))
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -93,7 +242,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer product errors and validation errors with the same JSON shape."""
+def install_error_handlers(app: FastAPI, render: Renderer = json_error) -> None:
+    """Answer product errors, validation errors, transient failures and bugs, each through `render`.
+
+    Validation errors are always JSON (only the API validates request models).
+    """
+    app.state.error_renderer = render
     app.add_exception_handler(LayanifyError, _layanify_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for transient in (DBAPIError, PoolTimeout, ConnectionError, redis.exceptions.RedisError, StorageError):
+        app.add_exception_handler(transient, _transient_or_bug)
+    app.add_exception_handler(Exception, _bug)

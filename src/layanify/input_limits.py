@@ -8,7 +8,8 @@ and never reaches this middleware: `LayanifyApp` answers it first.
 
 NUL characters: PostgreSQL stores them in no text column, and refuses a query that compares one. A
 NUL anywhere in a request (a query parameter, a JSON string, a form field) used to surface as a 500
-from the database driver; it is answered 422 instead, on every route, without a check on the way in.
+from the database driver; it is answered 422 instead, on every route, without a check on the way in
+(`errors.is_nul_rejection`, answered by the database-error handler in `errors`).
 """
 
 from __future__ import annotations
@@ -18,15 +19,12 @@ from collections.abc import Mapping
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from layanify.errors import error_body
 
 API_PREFIX = "/api/"
-# PostgreSQL's SQLSTATEs for a NUL in text (22021) and for `\u0000` in a jsonb value (22P05).
-NUL_SQLSTATES = frozenset({"22021", "22P05"})
 
 
 class BodyTooLarge(HTTPException):
@@ -46,22 +44,6 @@ def _too_large_body(limit: int) -> bytes:
 async def _body_too_large(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BodyTooLarge)
     return JSONResponse(error_body("payload_too_large", str(exc.detail)), status_code=413)
-
-
-def is_nul_rejection(exc: BaseException) -> bool:
-    """Whether the database refused a NUL character in text (PostgreSQL; SQLite stores it)."""
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(
-        getattr(exc, "orig", None), "pgcode", None
-    )
-    return code in NUL_SQLSTATES
-
-
-async def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    if not is_nul_rejection(exc):
-        raise exc  # every other database error stays a logged 500
-    return JSONResponse(
-        error_body("invalid_text", "text may not contain NUL (\\u0000) characters"), status_code=422
-    )
 
 
 class ApiBodyLimit:
@@ -100,7 +82,6 @@ class ApiBodyLimit:
 
 
 def install_input_limits(app: FastAPI, *, limit: int, limits: Mapping[str, int] | None = None) -> None:
-    """Limit the API's request bodies (413) and answer NUL characters in any request with 422."""
+    """Limit the API's request bodies (413); NUL characters are answered by `errors` (422)."""
     app.add_middleware(ApiBodyLimit, limit=limit, limits=limits)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
-    app.add_exception_handler(DBAPIError, _database_error)

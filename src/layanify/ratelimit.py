@@ -32,11 +32,15 @@ _MIN_WAIT = 0.002
 
 
 def storage_for(redis_url: str | None) -> Storage:
-    """Redis-backed windows when a Redis URL is configured, in-process memory otherwise."""
+    """Redis-backed windows when a Redis URL is configured, in-process memory otherwise.
+
+    Redis's failures arrive as `limits.errors.StorageError` (whatever client `limits` uses underneath),
+    which a request answers 503 with Retry-After (`errors.is_transient`).
+    """
     if not redis_url:
         return MemoryStorage()
     scheme, rest = redis_url.split("://", 1)
-    storage = storage_from_string(f"async+{scheme}://{rest}")
+    storage = storage_from_string(f"async+{scheme}://{rest}", wrap_exceptions=True)
     assert isinstance(storage, Storage)
     return storage
 

@@ -29,6 +29,7 @@ _ERRORS: dict[int, tuple[str, int]] = {
     422: ("UNPROCESSABLE_CONTENT", -32022),
     429: ("TOO_MANY_REQUESTS", -32029),
     500: ("INTERNAL_SERVER_ERROR", -32603),
+    503: ("SERVICE_UNAVAILABLE", -32603),
 }
 
 
