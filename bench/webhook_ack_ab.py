@@ -23,6 +23,11 @@ left to `layanify worker` processes, none started here). CPU of the server, its 
 (SQLite), wrk and PostgreSQL is shown per run, as in the full bench, and the messages the in-process
 worker stored during the run (warm-up included).
 
+`--profile` runs py-spy (`.venv/bin/pip install py-spy`) on each server run and prints, per setup, where
+the server's samples went by asyncio task: the outermost frame of ours in each stack (the ASGI app for
+requests, a worker's `run` for background work), so in-process background work can be weighed
+against the receipts it shares the core with.
+
 `--rate R` paces wrk at R webhooks/s (Poisson arrivals, as the full bench's paced runs) instead of
 saturating: no baseline then, and each run reports the share of R answered, p50/p99 and the messages
 processed meanwhile (how acks and processing share the server's core under a given load).
@@ -38,6 +43,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from dbprobe import BenchDatabase, PostgresDatabase, SqliteDatabase
@@ -46,6 +52,7 @@ from layanify.observability import configure_logging
 from payloads import PayloadFactory
 from procstat import CpuMeter, child_pids
 from webhook_ingest import (
+    BIN,
     LAYANIFY,
     QUICK,
     ROOT,
@@ -104,6 +111,40 @@ def remove_worktree(where: Path) -> None:
     subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)], check=False)
 
 
+def task_of(stack: str) -> str:
+    """The task a py-spy stack ran in: its outermost frame of ours (no line number), or what it was doing
+    outside our code (the event loop waiting or running uvicorn's own callbacks)."""
+    frames = stack.split(";")
+    for frame in frames:
+        if "(layanify/" in frame and "(layanify/cli/" not in frame and "__main__" not in frame:
+            return frame.rsplit(":", 1)[0] + ")"
+    leaf = frames[-1]
+    if leaf.startswith(("run (asyncio/runners.py", "select (selectors.py")):
+        return "(idle: waiting in the event loop)"
+    return f"(outside our code) {leaf.rsplit(':', 1)[0]})"
+
+
+def tasks_in(raw_profile: Path) -> Counter[str]:
+    """Samples of a py-spy raw profile (`stack count` lines) by `task_of`."""
+    found: Counter[str] = Counter()
+    for line in raw_profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if count.isdigit():
+            found[task_of(stack)] += int(count)
+    return found
+
+
+def start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy the server for `seconds` at 100 Hz without pausing it (None when py-spy is missing)."""
+    spy = shutil.which("py-spy") or str(BIN / "py-spy")
+    if not Path(spy).exists():
+        print("(--profile: py-spy not found; `.venv/bin/pip install py-spy`)", flush=True)
+        return None
+    argv = [spy, "record", "--pid", str(pid), "--duration", str(max(round(seconds), 1)), "--rate", "100"]
+    argv += ["--nonblocking", "--format", "raw", "--output", str(out)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -117,6 +158,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-workers", action="store_true", help="serve --no-workers (the scale-out setup)")
     parser.add_argument("--rate", type=float, default=0, help="paced at this many webhooks/s (0: unpaced)")
     parser.add_argument("--variant", type=parse_variant, action="append", default=[])
+    parser.add_argument("--profile", action="store_true", help="py-spy each server run; samples by task")
     args = parser.parse_args(argv)
     names = [name for name, _, _ in args.variant]
     if len(set(names)) != len(names):
@@ -146,9 +188,10 @@ async def run_server(
     settings: dict[str, str],
     args: argparse.Namespace,
     bodies: Path,
+    samples: Counter[str] | None = None,
 ) -> tuple[WrkRun, int]:
     """One run of `layanify serve` on a fresh database, with `settings` on top of the bench's; the
-    messages stored by the end of it."""
+    messages stored by the end of it. With `samples`, the run's py-spy samples are added to it."""
     await database.reset()
     env = ctx.env(database.url) | settings
     user = ["user", "create", "--email", "bench@example.com", "--password", "benchpass123"]
@@ -166,7 +209,13 @@ async def run_server(
             ctx.meter.track("writer", child)
         url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
         await ctx.wrk.run("warmup", url, bodies, 16, 1, rate=args.rate)  # paced runs: no backlog from it
+        out = ctx.workdir / f"profile-{name}.txt"
+        spy = start_profile(service.pid, args.seconds - 1, out) if samples is not None else None
         run = await ctx.wrk.run(name, url, bodies, args.connections, args.seconds, rate=args.rate)
+        if spy is not None and samples is not None:
+            await asyncio.to_thread(spy.wait)
+            if out.exists():
+                samples.update(tasks_in(out))
         inspector = await database.inspector()
         try:
             stored = (await inspector.sample(time.monotonic())).messages
@@ -223,6 +272,7 @@ async def main(args: argparse.Namespace) -> int:
         rates: dict[str, list[float]] = {name: [] for name, _ in [("baseline", {}), *setups]}
         latency: dict[str, list[str]] = {name: [] for name, _ in setups}
         processed: dict[str, list[int]] = {name: [] for name, _ in setups}
+        profiles: dict[str, Counter[str]] = {name: Counter() for name, _ in setups}
         mode = "serve --no-workers" if args.no_workers else "serve (in-process worker)"
         load = f"paced at {args.rate:,.0f}/s" if paced else "unpaced"
         plan = f"{args.seconds:.0f} s a run, {args.rounds} rounds"
@@ -236,7 +286,8 @@ async def main(args: argparse.Namespace) -> int:
                 baseline_rps = baseline.rps
             order = setups if round_number % 2 == 0 else setups[::-1]
             for name, settings in order:
-                run, stored = await run_server(ctx, database, name, settings, args, bodies)
+                samples = profiles[name] if args.profile else None
+                run, stored = await run_server(ctx, database, name, settings, args, bodies, samples)
                 ratio = run.rps / max(baseline_rps, 1e-6)
                 share = f"{ratio:.0%} of the rate" if paced else f"{ratio:.3f}x"
                 print(f"{run.line()}  {share}; {stored} messages stored", flush=True)
@@ -263,6 +314,13 @@ async def main(args: argparse.Namespace) -> int:
         print(line)
     for name, shown in described.items():
         print(f"{name}: {shown}")
+    for name, found in profiles.items():
+        total = sum(found.values())
+        if not total:
+            continue
+        print(f"\n{name}: py-spy samples by task ({total:,} at 100 Hz over {args.rounds} runs)")
+        for task, count in found.most_common(16):
+            print(f"  {100 * count / total:5.1f}%  {task}")
     return 0
 
 
