@@ -194,7 +194,9 @@ def create_app(
         tasks += [asyncio.create_task(s.run(stop), name=f"outbox-{i}") for i, s in enumerate(senders)]
         tasks += [asyncio.create_task(a.run(stop), name="chat-actions") for a in actors]
         if workers_wanted:
-            downloader = MediaDownloader(sessionmaker, settings, keyring, graph, gate=gate)
+            downloader = MediaDownloader(
+                sessionmaker, settings, keyring, graph, gate=gate, receipts_busy=writer.pressed
+            )
             tasks.append(asyncio.create_task(downloader.run(stop), name="media-downloader"))
         if workers_wanted:
             retention = RetentionWorker(sessionmaker, LocalStorage(settings.media_dir), gate=gate)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
+from collections.abc import Callable
 
+# How often in-process background work looks again whether webhook receipts still wait.
+DEFER_POLL_SECONDS = 0.002
 # How long a thread may hold the GIL while another waits for it (CPython's default is 5 ms).
 THREAD_SWITCH_SECONDS = 0.0002
 # Net allocations of tracked objects between two young-generation collections (CPython's default: 700).
@@ -45,3 +49,22 @@ def hand_over_the_gil_sooner() -> None:
     0.1 ms; PostgreSQL (asyncpg, no threads) unchanged. Decision 36.
     """
     sys.setswitchinterval(THREAD_SWITCH_SECONDS)
+
+
+async def defer_to_receipts(
+    busy: Callable[[], bool] | None, *, max_seconds: float, stop: asyncio.Event
+) -> None:
+    """In-process background work waits while webhook receipts are busy, for at most `max_seconds`.
+
+    Receipts share this process's core with the background tasks; Meta waits for each 200 and retries
+    slow answers, while processing and downloads can lag a little and catch up. The wait is bounded so
+    background work always moves on under constant load. `busy` is a level in another component
+    (`EventWriter.pressed`), so it is polled; the poll only runs while receipts are busy. None: no wait
+    (separate `layanify worker` processes, which have cores of their own).
+    """
+    if busy is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_seconds
+    while busy() and loop.time() < deadline and not stop.is_set():  # noqa: ASYNC110
+        await asyncio.sleep(DEFER_POLL_SECONDS)

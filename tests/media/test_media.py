@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,40 @@ async def test_media_stored_without_a_downloader_running_is_found_once_by_any_nu
     assert len(rows) == 2
     assert {r.media_type for r in rows} == {"image", "document"}
     assert all(r.workspace_id == tenant.workspace_id and r.number_id == tenant.number_id for r in rows)
+
+
+async def test_in_process_the_downloader_lets_webhook_receipts_go_first_but_not_forever(
+    webhook: WebhookPoster, settings: Settings, sessionmaker: Sessionmaker, tenant: Tenant
+) -> None:
+    """Sharing the server's core, a pass waits while receipts are busy (at saturation its commits cost
+    the receipts ~10 % of acks/s, decision 46), and only for the bounded wait: media is never stuck."""
+    keyring = Keyring.from_setting(settings.encryption_keys.get_secret_value())
+
+    async def filed_after(busy: bool, max_defer: float) -> tuple[float, float]:
+        """(seconds with nothing filed yet, seconds until the file row was there)."""
+        bounded = settings.model_copy(update={"worker_max_defer_seconds": max_defer})
+        stop = asyncio.Event()
+        before = len(await media_rows(sessionmaker))
+        loop = asyncio.get_running_loop()
+        async with GraphClient(base_url="http://127.0.0.1:9", version="v23.0") as graph:  # refused at once
+            downloader = MediaDownloader(sessionmaker, bounded, keyring, graph, receipts_busy=lambda: busy)
+            started = loop.time()
+            task = asyncio.create_task(downloader.run(stop))
+            nothing_yet = 0.0
+            async with asyncio.timeout(10):
+                while len(await media_rows(sessionmaker)) == before:
+                    nothing_yet = loop.time() - started
+                    await asyncio.sleep(0.02)
+            filed = loop.time() - started
+            stop.set()
+            await task
+        return nothing_yet, filed
+
+    await webhook.deliver("image")
+    nothing_yet, filed = await filed_after(busy=True, max_defer=0.5)
+    assert nothing_yet >= 0.4  # receipts were waiting: they went first…
+    assert filed >= 0.5  # …for the bounded wait, and then the file was taken on
+
+    await webhook.deliver("video")
+    _, filed = await filed_after(busy=False, max_defer=30)
+    assert filed < 5  # quiet receipts: no wait at all (a wait would have been 30 s)

@@ -27,6 +27,7 @@ from layanify.observability import get_logger
 from layanify.realtime.broker import Broker
 from layanify.realtime.events import CONVERSATION_UPDATED, MESSAGE_CREATED, MESSAGE_UPDATED
 from layanify.realtime.publish import publish_after_commit
+from layanify.runtime import defer_to_receipts
 from layanify.webhooks import batch, repository, service
 from layanify.webhooks.models import EventStatus
 from layanify.whatsapp.payloads import PayloadError
@@ -233,15 +234,14 @@ class WebhookWorker:
         """
         if self._receipts_busy is None:
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._settings.worker_max_defer_seconds
-        rest = min(self._overload_rest(), self._settings.worker_max_defer_seconds)
+        limit = self._settings.worker_max_defer_seconds
+        started = asyncio.get_running_loop().time()
+        rest = min(self._overload_rest(), limit)
         if rest > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), rest)
-        # Polled, not an Event: "busy" is a level in another component, and the poll only runs under load.
-        while self._receipts_busy() and loop.time() < deadline and not stop.is_set():  # noqa: ASYNC110
-            await asyncio.sleep(0.002)
+        left = limit - (asyncio.get_running_loop().time() - started)
+        await defer_to_receipts(self._receipts_busy, max_seconds=max(left, 0.0), stop=stop)
 
     def _overload_rest(self) -> float:
         """How long to rest before the next batch so that batches take at most `worker_overload_share` of
