@@ -227,7 +227,12 @@ async def _bug(request: Request, exc: Exception) -> Response:
         error=type(exc).__name__,
         reference=reference,
     )
-    return await _renderer(request)(request, InternalError(INTERNAL_MESSAGE, reference=reference))
+    error = InternalError(INTERNAL_MESSAGE, reference=reference)
+    try:
+        return await _renderer(request)(request, error)
+    except Exception:  # the page could not be rendered either: the JSON answer needs nothing
+        log.exception("error_page_failed", reference=reference)
+        return await json_error(request, error)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -263,3 +263,19 @@ async def test_a_failed_statement_does_not_carry_its_values_into_errors_or_logs(
         await connection.rollback()
     assert "no_such_table" in str(raised.value)
     assert SECRET_DETAIL not in str(raised.value)
+
+
+async def test_a_bug_while_showing_the_error_page_still_gets_an_answer_with_the_reference(
+    lenient: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await as_owner(lenient, tenant)
+    fail_with(monkeypatch, contacts, "list_contacts", RuntimeError(SECRET_DETAIL))
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("the template is broken too")
+
+    monkeypatch.setattr("layanify.web.setup.render", broken)
+    page = await lenient.get("/contacts")
+    assert page.status_code == 500
+    assert re.fullmatch(r"[0-9a-f]{12}", page.json()["error"]["reference"])
+    assert SECRET_DETAIL not in page.text
