@@ -9,6 +9,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 from layanify.config import Settings
 
@@ -50,10 +51,24 @@ def configure_logging(settings: Settings) -> None:
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
         level = logging.INFO
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
+    colors = sys.stderr.isatty()
+    # Tracebacks without their frames' local variables: structlog's default shows them (console and
+    # dict tracebacks alike), and a frame's locals hold passwords, access tokens and message text.
+    renderers: list[Any] = (
+        [
+            # Without this a JSON line carried `"exc_info": true` and no traceback at all.
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
+            structlog.processors.JSONRenderer(),
+        ]
         if settings.log_format == "json" or settings.env == "production"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else [
+            structlog.dev.ConsoleRenderer(
+                colors=colors,
+                exception_formatter=structlog.dev.RichTracebackFormatter(
+                    color_system="truecolor" if colors else None, show_locals=False
+                ),
+            )
+        ]
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -76,7 +91,7 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
         )
     )
     root = logging.getLogger()
@@ -91,7 +106,7 @@ def configure_logging(settings: Settings) -> None:
 
 
 def configure_sentry(settings: Settings) -> bool:
-    """Send unhandled errors to Sentry when LAYANIFY_SENTRY_DSN is set; never send request bodies."""
+    """Send unhandled errors to Sentry when LAYANIFY_SENTRY_DSN is set; never request bodies or locals."""
     if not settings.sentry_dsn:
         return False
     import sentry_sdk
@@ -101,6 +116,7 @@ def configure_sentry(settings: Settings) -> bool:
         environment=settings.env,
         send_default_pii=False,
         max_request_body_size="never",
+        include_local_variables=False,  # frames' locals hold tokens, passwords and message text
         traces_sample_rate=0.0,
     )
     return True
