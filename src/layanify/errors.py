@@ -189,6 +189,17 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(code, int) and code & 0xFF in SQLITE_BUSY_CODES
 
 
+def log_failure(logger: Any, event: str, exc: BaseException, **ids: Any) -> None:
+    """A background task's failed pass: one warning line when a retry will likely get past it (the
+    database busy, restarting or unreachable; the task tries again by itself), else the error with its
+    traceback (a bug: Sentry gets it)."""
+    if is_transient(exc):
+        cause = type(getattr(exc, "orig", None) or exc.__cause__ or exc).__name__
+        logger.warning(event, error=type(exc).__name__, cause=cause, code=_database_code(exc), **ids)
+    else:
+        logger.exception(event, **ids)
+
+
 def _renderer(request: Request) -> Renderer:
     render: Renderer = getattr(request.app.state, "error_renderer", json_error)
     return render

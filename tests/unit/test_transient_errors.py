@@ -9,7 +9,7 @@ import redis.exceptions
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from layanify.errors import is_nul_rejection, is_transient
+from layanify.errors import is_nul_rejection, is_transient, log_failure
 
 
 class PostgresError(Exception):
@@ -89,3 +89,28 @@ def test_a_nul_rejection_is_recognised_by_its_sqlstate() -> None:
     assert is_nul_rejection(postgres("22P05"))
     assert not is_nul_rejection(postgres("40001"))
     assert not is_nul_rejection(sqlite(5, "database is locked"))
+
+
+class Recorder:
+    """A logger that keeps what it was asked to log."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, object]]] = []
+
+    def warning(self, event: str, **kw: object) -> None:
+        self.calls.append(("warning", event, kw))
+
+    def exception(self, event: str, **kw: object) -> None:
+        self.calls.append(("exception", event, kw))
+
+
+def test_a_background_task_logs_an_outage_as_one_warning_and_a_bug_with_its_traceback() -> None:
+    """A database restart makes every task's pass fail until it is back: warnings, not a traceback each
+    second (and no Sentry error for something that passes by itself)."""
+    logger = Recorder()
+    log_failure(logger, "media_downloader_failed", sqlite(5, "database is locked"), worker="media")
+    log_failure(logger, "media_downloader_failed", RuntimeError("boom"), worker="media")
+    (level, event, fields), (bug_level, bug_event, bug_fields) = logger.calls
+    assert (level, event) == ("warning", "media_downloader_failed")
+    assert fields == {"error": "OperationalError", "cause": "OperationalError", "code": 5, "worker": "media"}
+    assert (bug_level, bug_event, bug_fields) == ("exception", "media_downloader_failed", {"worker": "media"})

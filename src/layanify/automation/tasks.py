@@ -16,6 +16,7 @@ from layanify.config import Settings
 from layanify.crypto.keyring import Keyring, KeyringError
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, WriteGate, unit_of_work
+from layanify.errors import log_failure
 from layanify.messaging.tasks import backoff
 from layanify.numbers import repository as numbers_repository
 from layanify.numbers import service as numbers
@@ -61,8 +62,8 @@ class ActionWorker:
         while not stop.is_set():
             try:
                 done = await self.run_due()
-            except Exception:
-                log.exception("chat_actions_failed")
+            except Exception as exc:
+                log_failure(log, "chat_actions_failed", exc)
                 done = 0
             if done:
                 continue

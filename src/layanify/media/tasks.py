@@ -24,6 +24,7 @@ from layanify.config import Settings
 from layanify.crypto.keyring import Keyring, KeyringError
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, WriteGate, unit_of_work
+from layanify.errors import log_failure
 from layanify.media import repository
 from layanify.media.formats import base_type, digest_matches, extension_for
 from layanify.media.repository import MEDIA_ID_LIFETIME, ClaimedMedia
@@ -104,8 +105,8 @@ class MediaDownloader:
             try:
                 busy += await self.enqueue_new()
                 busy += await self.download_due()
-            except Exception:
-                log.exception("media_downloader_failed", worker=self._name)
+            except Exception as exc:
+                log_failure(log, "media_downloader_failed", exc, worker=self._name)
                 busy = 0
             if busy:
                 continue

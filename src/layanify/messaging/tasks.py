@@ -21,6 +21,7 @@ from layanify.config import Settings
 from layanify.crypto.keyring import Keyring, KeyringError
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, WriteGate, unit_of_work
+from layanify.errors import log_failure
 from layanify.messaging import repository, service
 from layanify.messaging.repository import ClaimedMessage
 from layanify.numbers import repository as numbers_repository
@@ -125,8 +126,8 @@ class OutboxWorker:
                     last_recovery = time.monotonic()
                 try:
                     claimed = await self.claim_and_dispatch()
-                except Exception:
-                    log.exception("outbox_claim_failed", worker=self._name)
+                except Exception as exc:
+                    log_failure(log, "outbox_claim_failed", exc, worker=self._name)
                     claimed = 0
                 if claimed:
                     continue

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from layanify.config import Settings
 from layanify.crypto.keyring import Keyring
 from layanify.db.session import Sessionmaker, unit_of_work
+from layanify.errors import log_failure
 from layanify.numbers import connection, repository
 from layanify.numbers.models import WhatsAppNumber
 from layanify.observability import get_logger
@@ -46,8 +47,8 @@ class ConnectionMonitor:
                 pass
             try:
                 await self.check_all()
-            except Exception:
-                log.exception("connection_check_failed")
+            except Exception as exc:
+                log_failure(log, "connection_check_failed", exc)
 
     async def check_all(self) -> int:
         """Test every number that has a token; returns how many were checked."""

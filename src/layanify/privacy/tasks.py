@@ -6,6 +6,7 @@ import asyncio
 import random
 
 from layanify.db.session import Sessionmaker, WriteGate
+from layanify.errors import log_failure
 from layanify.media.storage import Storage
 from layanify.observability import get_logger
 from layanify.privacy.retention import Purge
@@ -43,6 +44,6 @@ class RetentionWorker:
                 pass
             try:
                 await self._purge.all_workspaces()
-            except Exception:
-                log.exception("retention_purge_failed")
+            except Exception as exc:
+                log_failure(log, "retention_purge_failed", exc)
             wait = self._interval

@@ -22,6 +22,7 @@ from layanify.automation import service as automation
 from layanify.config import Settings
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, WriteGate, after_commit_call, unit_of_work
+from layanify.errors import log_failure
 from layanify.messaging.models import Message
 from layanify.observability import get_logger
 from layanify.realtime.broker import Broker
@@ -197,8 +198,8 @@ class WebhookWorker:
             await self._let_receipts_go_first(stop)
             try:
                 processed = await self.process_due_batch()
-            except Exception:
-                log.exception("webhook_worker_batch_failed", worker=self._name)
+            except Exception as exc:
+                log_failure(log, "webhook_worker_batch_failed", exc, worker=self._name)
                 processed = 0
                 await asyncio.sleep(self._settings.worker_poll_seconds)
             if self._last_batch_full:
