@@ -24,12 +24,22 @@ TOKEN = "EAAG" + "x7Qk" * 5
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
+    """Logging as `serve` has it (uvicorn's loggers propagate to ours: `log_config=None`), then as it was
+    (an in-process uvicorn of an earlier test may have given "uvicorn" a handler and levels of its own)."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    uvicorn = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error")]
+    saved = [(u.handlers[:], u.propagate, u.level) for u in uvicorn]
+    for logger in uvicorn:
+        logger.handlers[:], logger.propagate = [], True
+        logger.setLevel(logging.NOTSET)
     config = structlog.get_config()
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for logger, (its_handlers, propagate, its_level) in zip(uvicorn, saved, strict=True):
+        logger.handlers[:], logger.propagate = its_handlers, propagate
+        logger.setLevel(its_level)
     structlog.configure(**config)
 
 
