@@ -96,8 +96,8 @@ class MediaDownloader:
         """File and download until `stop` is set; sleep until woken or the poll interval when idle."""
         log.info("media_downloader_started", worker=self._name)
         while not stop.is_set():
-            # In-process, a pass's transactions and commits came out of the receipts' core and disk: at
-            # saturation the downloader took 14-19 % of the server's samples (decision 46).
+            # In-process, a pass's transactions come out of the receipts' time: at saturation the
+            # downloader's statements and commits had 14-19 % of the server's samples (decision 46).
             await defer_to_receipts(
                 self._receipts_busy, max_seconds=self._settings.worker_max_defer_seconds, stop=stop
             )
