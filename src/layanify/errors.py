@@ -1,7 +1,8 @@
 """The product's error type, and the handlers that answer every failed request clearly.
 
 Three kinds of failure reach a client:
-- a `LayanifyError` (or a validation error): something the caller can act on, with its own status;
+- a `LayanifyError` (or a validation error, or the framework's own 404/405): something the caller can
+  act on, with its own status;
 - a transient failure of something we depend on (the database busy or unreachable, a lost connection,
   a serialization conflict, Redis down): 503 with `Retry-After`, so API clients and Meta-style
   retriers know to try again; logged as a warning with the error's class and code, never its text;
@@ -25,6 +26,7 @@ from fastapi.responses import JSONResponse
 from limits.errors import StorageError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from layanify.observability import get_logger
@@ -119,6 +121,13 @@ class InternalError(LayanifyError):
         super().__init__(message)
         self.reference = reference
 
+
+class NoRoute(LayanifyError):
+    """Routing found nothing for the request: no such path, or not with this method."""
+
+
+# Routing's and the framework's own HTTP errors, by status: our code for each.
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 411: "length_required"}
 
 UNAVAILABLE_MESSAGE = "The service is busy or cannot reach its database right now; retry in a moment."
 NUL_MESSAGE = "text may not contain NUL (\\u0000) characters"
@@ -246,6 +255,23 @@ async def _bug(request: Request, exc: Exception) -> Response:
         return await json_error(request, error)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """The framework's HTTP errors (no such route, method not allowed, …) in our shape, not `{"detail"}`."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):  # no body allowed
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    if exc.status_code == 404:
+        message = f"Nothing is at {request.method} {request.url.path}."
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}; see the Allow header."
+    else:
+        message = str(exc.detail)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    response = await _renderer(request)(request, NoRoute(message, status_code=exc.status_code, code=code))
+    response.headers.update(exc.headers or {})
+    return response
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
@@ -266,6 +292,7 @@ def install_error_handlers(app: FastAPI, render: Renderer = json_error) -> None:
     app.state.error_renderer = render
     app.add_exception_handler(LayanifyError, _layanify_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     for transient in (DBAPIError, PoolTimeout, ConnectionError, redis.exceptions.RedisError, StorageError):
         app.add_exception_handler(transient, _transient_or_bug)
     app.add_exception_handler(Exception, _bug)

@@ -279,3 +279,30 @@ async def test_a_bug_while_showing_the_error_page_still_gets_an_answer_with_the_
     assert page.status_code == 500
     assert re.fullmatch(r"[0-9a-f]{12}", page.json()["error"]["reference"])
     assert SECRET_DETAIL not in page.text
+
+
+async def test_no_such_endpoint_or_method_is_answered_in_our_envelope(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    missing = await client.get("/api/v1/nothing-here", headers=tenant.headers)
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "error": {"code": "not_found", "message": "Nothing is at GET /api/v1/nothing-here."}
+    }
+    wrong_method = await client.delete("/api/v1/contacts", headers=tenant.headers)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in wrong_method.headers["allow"]  # what is allowed there, as before
+
+
+async def test_a_mistyped_address_in_the_browser_gets_a_page_not_json(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    await as_owner(client, tenant)
+    page = await client.get("/inbx")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "This page does not exist" in page.text
+    assert "Back to the inbox" in page.text
+    client.cookies.set("layanify_lang", "id")
+    assert "Halaman ini tidak ada" in (await client.get("/inbx")).text

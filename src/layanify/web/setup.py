@@ -14,6 +14,7 @@ from layanify.config import Settings
 from layanify.errors import (
     InternalError,
     LayanifyError,
+    NoRoute,
     Unavailable,
     error_extra,
     error_headers,
@@ -32,6 +33,8 @@ def _message(view: View, exc: LayanifyError) -> str:
     """What the page or toast says: our own texts for outages and bugs in the user's language."""
     if isinstance(exc, Unavailable):
         return view.gettext("Layanify is busy or cannot reach its database right now. Try again in a moment.")
+    if isinstance(exc, NoRoute) and exc.status_code == 404:
+        return view.gettext("This page does not exist. Check the address, or go back to the inbox.")
     if isinstance(exc, InternalError):
         text = view.gettext("Something went wrong on our side. It has been logged; reference {reference}.")
         return text.format(reference=exc.reference)
