@@ -198,13 +198,19 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(code, int) and code & 0xFF in SQLITE_BUSY_CODES
 
 
+def outage_fields(exc: BaseException) -> dict[str, Any]:
+    """What a transient failure's warning line says of it: its class, the driver's error class and code
+    (never its text, which holds the statement)."""
+    cause = type(getattr(exc, "orig", None) or exc.__cause__ or exc).__name__
+    return {"error": type(exc).__name__, "cause": cause, "code": _database_code(exc)}
+
+
 def log_failure(logger: Any, event: str, exc: BaseException, **ids: Any) -> None:
     """A background task's failed pass: one warning line when a retry will likely get past it (the
     database busy, restarting or unreachable; the task tries again by itself), else the error with its
     traceback (a bug: Sentry gets it)."""
     if is_transient(exc):
-        cause = type(getattr(exc, "orig", None) or exc.__cause__ or exc).__name__
-        logger.warning(event, error=type(exc).__name__, cause=cause, code=_database_code(exc), **ids)
+        logger.warning(event, **outage_fields(exc), **ids)
     else:
         logger.exception(event, **ids)
 
@@ -226,14 +232,7 @@ async def _transient_or_bug(request: Request, exc: Exception) -> Response:
         return await _renderer(request)(request, refused)
     if not is_transient(exc):
         raise exc  # a bug: ServerErrorMiddleware answers it through _bug, and it is logged there
-    log.warning(
-        "request_unavailable",
-        method=request.method,
-        path=request.url.path,
-        error=type(exc).__name__,
-        cause=type(getattr(exc, "orig", None) or exc.__cause__ or exc).__name__,
-        code=_database_code(exc),
-    )
+    log.warning("request_unavailable", method=request.method, path=request.url.path, **outage_fields(exc))
     return await _renderer(request)(request, Unavailable(UNAVAILABLE_MESSAGE))
 
 

@@ -1,4 +1,5 @@
-"""Process-level tuning for the long-running commands: `serve`, `worker`, `up` and `simulator`."""
+"""Process-level tuning for the long-running commands (`serve`, `worker`, `up`, `simulator`), and how
+in-process background work shares `serve`'s core with the webhook receipts (`defer_to_receipts`)."""
 
 from __future__ import annotations
 
