@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy import text as sql
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.config import Settings
@@ -22,7 +23,7 @@ from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.messaging.models import Message, MessageStatusEvent
 from layanify.numbers.models import MessageTemplate
-from layanify.webhooks import batch, service
+from layanify.webhooks import batch, service, tasks
 from layanify.webhooks.models import WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
 from tests import factories
@@ -385,3 +386,46 @@ async def test_processing_held_up_by_a_lock_keeps_acknowledging_and_resumes_with
     stored = await all_events(sessionmaker)
     assert [(e.status, e.attempts, e.last_error) for e in stored] == [("processed", 1, None)] * 3
     assert await message_count(sessionmaker) == 3
+
+
+class RecordingLog:
+    """Stands in for a module's structlog logger: keeps each call's level and event."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda event, *_, **__: self.calls.append((level, event))
+
+
+@pytest.mark.parametrize(("failure", "level"), [("busy", "warning"), ("bug", "exception")])
+async def test_a_failed_batch_is_logged_by_kind_and_the_worker_goes_on(
+    settings: Settings,
+    sessionmaker: Sessionmaker,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+    level: str,
+) -> None:
+    """A database locked past the busy timeout is one warning line (the worker tries again by itself);
+    a bug is logged with its traceback (`exception`). Either way the worker keeps running."""
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = 5
+    error = OperationalError("BEGIN IMMEDIATE", None, busy) if failure == "busy" else KeyError("bug")
+    worker = WebhookWorker(sessionmaker, settings)
+    passes = 0
+    stop = asyncio.Event()
+
+    async def failing() -> int:
+        nonlocal passes
+        passes += 1
+        if passes == 2:
+            stop.set()
+        raise error
+
+    recorded = RecordingLog()
+    monkeypatch.setattr(tasks, "log", recorded)
+    monkeypatch.setattr(worker, "process_due_batch", failing)
+    await asyncio.wait_for(worker.run(stop), 5)
+    assert passes == 2  # it went on after the first failure
+    failures = [call for call in recorded.calls if call[1] == "webhook_worker_batch_failed"]
+    assert failures == [(level, "webhook_worker_batch_failed")] * 2
