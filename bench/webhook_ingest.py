@@ -55,7 +55,10 @@ SQLite file, a freshly created PostgreSQL database) gets the same phases, fed th
 5. Slow processing: the server restarts with `--no-workers`. The same paced load is measured with
    nothing processing (quiet), then again while a separate `layanify worker` process churns through a
    preloaded backlog sized to outlast the run (churning). Ack time is "flat" when the rate is sustained
-   and p50 and p99 stay within +50% (or +5 ms) of the quiet run.
+   and p50 and p99 stay within +50% (or +5 ms) of the quiet run. That is judged on machines with at least
+   CORES_FOR_A_FLAT_CHURN cores; on fewer the worker takes the core the server's receipt child, wrk and
+   PostgreSQL need, and the run is judged against the ack goals alone (rate sustained, p99 <= 50 ms),
+   with its rise over quiet reported (decision 48).
 5b. Stalled processing: the server restarts as shipped (in-process worker), and another connection holds
    a lock that every message write needs and receipts do not (SQLite: the main file's write lock, the
    receipts having a file of their own; PostgreSQL: `LOCK TABLE messages IN EXCLUSIVE MODE`), for the
@@ -131,6 +134,11 @@ WABA_ID = "102290129340398"
 P99_GOAL_MS = 50.0
 PROCESSING_GOAL = 1000.0
 ACK_RATIO_GOAL = 0.5
+# Beside a busy `layanify worker`, ack time is judged flat only where the worker can have a core of its
+# own: the server, its receipt child, wrk, the worker and PostgreSQL each need one at the paced rate. On
+# fewer cores the run is judged bounded (the ack goals hold) and its rise over quiet is reported
+# (decision 48).
+CORES_FOR_A_FLAT_CHURN = 4
 PACED_GRACE_SECONDS = 2  # after a paced schedule ends, for the answers still in flight
 
 
@@ -1399,6 +1407,8 @@ def goals(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[st
     churning, quiet = slow["churning"], slow["quiet"]
     processing = result["processing"]
     stalled = result["stalled_processing"]["stalled"]
+    cores = len(os.sched_getaffinity(0))
+    own_core = cores >= CORES_FOR_A_FLAT_CHURN
     stalled_ok = (
         result["stalled_processing"]["ack_flat"]
         and stalled["latency_ms"]["p99"] <= P99_GOAL_MS
@@ -1430,12 +1440,18 @@ def goals(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[st
             f" ({half['extra']['unanswered']} unanswered)",
             "goal": "<= 50 ms, rate sustained",
         },
-        "ack_flat_while_processing_slow": {
-            "ok": slow["ack_flat"] and churning["latency_ms"]["p99"] <= P99_GOAL_MS,
-            "value": f"p99 {churning['latency_ms']['p99']} ms churning vs {quiet['latency_ms']['p99']} quiet;"
-            f" churning served {churning['rps']:.0f} of {churning['target_rps']:.0f} req/s"
-            f" ({churning['extra']['unanswered']} unanswered)",
-            "goal": "within +50% (or +5 ms) of quiet, <= 50 ms, rate sustained",
+        "ack_beside_a_busy_worker": {
+            "ok": (slow["ack_flat"] if own_core else churning["extra"]["sustained"])
+            and churning["latency_ms"]["p99"] <= P99_GOAL_MS,
+            "value": f"p99 {churning['latency_ms']['p99']} ms churning vs {quiet['latency_ms']['p99']} quiet"
+            f" ({churning['latency_ms']['p99'] / max(quiet['latency_ms']['p99'], 1e-6):.1f}x,"
+            f" {'flat' if slow['ack_flat'] else 'not flat'}); churning served {churning['rps']:.0f} of"
+            f" {churning['target_rps']:.0f} req/s ({churning['extra']['unanswered']} unanswered)"
+            f" on {cores} cores",
+            "goal": "within +50% (or +5 ms) of quiet, <= 50 ms, rate sustained"
+            if own_core
+            else f"<= 50 ms, rate sustained; flatness judged on >= {CORES_FOR_A_FLAT_CHURN} cores"
+            " (the worker shares the server's here; decision 48)",
         },
         "ack_flat_while_processing_stalled": {
             "ok": stalled_ok,
