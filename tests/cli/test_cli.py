@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from layanify.cli.main import app
 from layanify.config import get_settings
+from layanify.db.engine import database_shown
 from layanify.db.session import Sessionmaker, unit_of_work
 from tests.conftest import TEST_ENCRYPTION_KEYS, Tenant, WebhookPoster
 
@@ -100,6 +101,7 @@ async def test_webhooks_list_show_and_replay(webhook: WebhookPoster, tenant: Ten
     event_id = int(line.split()[0])
     assert "processed" in line
     assert "fields=messages" in line
+    assert line.endswith("1 messages")  # what processing did, as counted in the event's summary
 
     code, out, _ = await invoke("webhooks", "show", str(event_id))
     shown = json.loads(out)
@@ -124,6 +126,31 @@ async def test_webhooks_list_shows_a_webhook_no_worker_has_processed_yet(
     assert code == 0
     [line] = out.strip().splitlines()
     assert "pending" in line
+
+
+async def test_webhooks_list_says_why_an_event_reached_no_inbox(webhook: WebhookPoster, tenant: Tenant) -> None:
+    await webhook.deliver("unknown_phone_number_id")
+    code, out, _ = await invoke("webhooks", "list")
+    assert code == 0
+    [line] = out.strip().splitlines()
+    assert "processed" in line
+    assert line.endswith("1 skipped unknown number (not registered: 999999999999999)")
+
+
+async def test_an_empty_webhook_log_says_so_and_where_it_looked() -> None:
+    code, out, _ = await invoke("webhooks", "list")
+    assert code == 0
+    assert out.startswith("No webhook events in ")
+    assert out.strip() == f"No webhook events in {database_shown(get_settings())}."
+    code, out, _ = await invoke("webhooks", "list", "--status", "failed")
+    assert out.startswith("No failed webhook events in ")
+
+
+def test_the_database_is_shown_without_its_password() -> None:
+    settings = get_settings().model_copy(
+        update={"database_url": "postgresql+asyncpg://layanify:kopi-rahasia@db.internal:5432/layanify"}
+    )
+    assert database_shown(settings) == "postgresql+asyncpg://layanify:***@db.internal:5432/layanify"
 
 
 async def test_show_unknown_event_is_a_clear_error() -> None:

@@ -71,6 +71,24 @@ async def test_the_demo_starts_with_a_login_a_connected_number_and_live_conversa
             phones = await http.get(f"http://127.0.0.1:{sim_port}/_sim/phones")
             assert "Budi Santoso" in phones.text
         assert (tmp_path / "data" / "demo.db").exists()
+        # The banner's webhook log command reads the demo's own database, not the configured one.
+        line = re.search(r"Webhook log\s+LAYANIFY_DATABASE_URL=(\S+) layanify webhooks list", log.read_text())
+        assert line is not None, log.read_text()
+        listed = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "layanify",
+            "webhooks",
+            "list",
+            cwd=tmp_path,
+            env={**env, "LAYANIFY_DATABASE_URL": line.group(1), "LAYANIFY_LOG_LEVEL": "WARNING"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await listed.communicate()
+        assert listed.returncode == 0, err.decode()
+        assert " processed " in out.decode()
+        assert "messages" in out.decode()
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ import contextlib
 import random
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,7 @@ class DemoLogin:
     email: str
     password: str
     api_key: str
+    cli: str = "layanify"  # how to run the CLI on the demo's data (its own database, when it chose one)
 
 
 def demo_settings(base: Settings, *, port: int, simulator_port: int, data_dir: Path) -> Settings:
@@ -326,11 +328,27 @@ async def run_demo(base: Settings, *, host: str, port: int, simulator_port: int,
             email=DEMO_EMAIL,
             password=DEMO_PASSWORD,
             api_key=api_key,
+            cli=cli_command(base, settings),
         )
         print_banner(login)
         await keep_chatting(sim, stop, every=chat_every)
 
     await asyncio.gather(simulator.serve(), product.serve(), after_start())
+
+
+def cli_command(base: Settings, demo: Settings) -> str:
+    """The `layanify` command as typed here, with the demo's database when the demo chose its own (the
+    CLI would otherwise read the configured one, which the demo leaves alone)."""
+    command = Path(sys.argv[0])
+    if command.name != "layanify":  # run as `python -m layanify`, say
+        shown = "layanify"
+    elif command.is_absolute() and command.is_relative_to(Path.cwd()):
+        shown = str(command.relative_to(Path.cwd()))
+    else:
+        shown = str(command)
+    if demo.database_url == base.database_url:
+        return shown
+    return f"LAYANIFY_DATABASE_URL={demo.database_url} {shown}"
 
 
 def print_banner(login: DemoLogin) -> None:
@@ -343,6 +361,7 @@ def print_banner(login: DemoLogin) -> None:
         f"  API key        {login.api_key}",
         f"  Customers      {login.phones_url}   (type as a customer, watch the ticks)",
         "  Try            curl -H 'Authorization: Bearer <API key>' " + login.url + "/api/v1/conversations",
+        f"  Webhook log    {login.cli} webhooks list   (every event Meta would have sent)",
         "  Real WhatsApp  put WHATSAPP_* in .env.local and run `make run` again (docs/setup.md).",
         "  Stop           Ctrl+C",
         "",

@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -23,7 +23,7 @@ from layanify.config import ConfigurationError, Settings, get_settings
 from layanify.crypto import content as content_crypto
 from layanify.crypto.keyring import Keyring, generate_key
 from layanify.crypto.rotation import ContentRotation, rotate_content
-from layanify.db.engine import create_engine, create_sessionmaker
+from layanify.db.engine import create_engine, create_sessionmaker, database_shown
 from layanify.db.migrate import upgrade
 from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.errors import LayanifyError
@@ -401,12 +401,28 @@ def webhooks_list(
             )
             return [
                 f"{e.id:>8}  {e.received_at:%Y-%m-%d %H:%M:%S}  {e.status:<9}  attempts={e.attempts}  "
-                f"fields={e.fields or '-'}  {('error: ' + e.last_error) if e.last_error else ''}".rstrip()
+                f"fields={e.fields or '-'}  {_outcome(e.summary)}"
+                f"{('  error: ' + e.last_error) if e.last_error else ''}".rstrip()
                 for e in events
             ]
 
-    for line in _with_db(main):
+    lines = _with_db(main)
+    if not lines:
+        typer.echo(f"No {status + ' ' if status else ''}webhook events in {database_shown(_settings())}.")
+    for line in lines:
         typer.echo(line)
+
+
+def _outcome(summary: dict[str, Any] | None) -> str:
+    """What processing did with an event, in a word or two per count: why nothing reached the inbox shows
+    here (a number not registered, say) without `webhooks show`."""
+    if not summary:
+        return ""
+    text = _counted(summary.get("counts") or {})
+    unknown = summary.get("unknown_phone_number_ids") or []
+    if unknown:
+        text += f" (not registered: {', '.join(unknown)})"
+    return text
 
 
 @webhooks_app.command("show")

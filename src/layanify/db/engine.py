@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from layanify.config import Settings
@@ -15,6 +15,11 @@ from layanify.db.sqlite_driver import one_trip_dbapi
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def database_shown(settings: Settings) -> str:
+    """The database URL for people to read: its password hidden."""
+    return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
