@@ -128,7 +128,9 @@ async def test_webhooks_list_shows_a_webhook_no_worker_has_processed_yet(
     assert "pending" in line
 
 
-async def test_webhooks_list_says_why_an_event_reached_no_inbox(webhook: WebhookPoster, tenant: Tenant) -> None:
+async def test_webhooks_list_says_why_an_event_reached_no_inbox(
+    webhook: WebhookPoster, tenant: Tenant
+) -> None:
     await webhook.deliver("unknown_phone_number_id")
     code, out, _ = await invoke("webhooks", "list")
     assert code == 0
@@ -144,6 +146,25 @@ async def test_an_empty_webhook_log_says_so_and_where_it_looked() -> None:
     assert out.strip() == f"No webhook events in {database_shown(get_settings())}."
     code, out, _ = await invoke("webhooks", "list", "--status", "failed")
     assert out.startswith("No failed webhook events in ")
+
+
+async def test_an_unknown_state_is_a_clear_error() -> None:
+    code, _, err = await invoke("webhooks", "list", "--status", "done")
+    assert code == 2
+    assert "'done' is not one of 'pending', 'processed', 'failed'" in " ".join(err.replace("│", "").split())
+
+
+async def test_replaying_a_missing_event_names_it_and_queues_none(
+    webhook: WebhookPoster, tenant: Tenant
+) -> None:
+    await webhook.deliver("text")
+    [line] = (await invoke("webhooks", "list"))[1].strip().splitlines()
+    event_id = line.split()[0]
+    code, _, err = await invoke("webhooks", "replay", event_id, "999999")
+    assert code == 1
+    assert "webhook event 999999 not found; no event was queued" in err
+    pending = (await invoke("webhooks", "list", "--status", "pending"))[1]
+    assert pending.startswith("No pending webhook events")
 
 
 def test_the_database_is_shown_without_its_password() -> None:

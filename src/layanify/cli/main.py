@@ -26,7 +26,7 @@ from layanify.crypto.rotation import ContentRotation, rotate_content
 from layanify.db.engine import create_engine, create_sessionmaker, database_shown
 from layanify.db.migrate import upgrade
 from layanify.db.session import Sessionmaker, unit_of_work
-from layanify.errors import LayanifyError
+from layanify.errors import LayanifyError, NotFound
 from layanify.media.storage import LocalStorage
 from layanify.media.tasks import MediaDownloader
 from layanify.messaging.tasks import OutboxWorker
@@ -43,6 +43,7 @@ from layanify.runtime import freeze_startup_heap, hand_over_the_gil_sooner
 from layanify.simulator import SimulatorConfig
 from layanify.simulator.cli import DEMO_PHONE_NUMBER_ID, DEMO_TOKEN, DEMO_WABA_ID, NumberSeed, run_simulator
 from layanify.webhooks import service as webhooks
+from layanify.webhooks.models import EventStatus
 from layanify.webhooks.routes import payload_of
 from layanify.webhooks.tasks import WebhookWorker
 from layanify.whatsapp.client import GraphClient
@@ -389,7 +390,7 @@ def keys_rotate() -> None:
 @webhooks_app.command("list")
 def webhooks_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-    status: Annotated[str | None, typer.Option(help="pending, processed or failed")] = None,
+    status: Annotated[EventStatus | None, typer.Option(help="only events in this state")] = None,
 ) -> None:
     """The newest webhook events of every workspace."""
 
@@ -397,7 +398,7 @@ def webhooks_list(
         await _take_received(sessionmaker)  # SQLite: what waits in the receipts file is listed too
         async with unit_of_work(sessionmaker) as session:
             events = await webhooks.list_events(
-                session, workspace_id=None, limit=limit, before_id=None, status=status
+                session, workspace_id=None, limit=limit, before_id=None, status=status and status.value
             )
             return [
                 f"{e.id:>8}  {e.received_at:%Y-%m-%d %H:%M:%S}  {e.status:<9}  attempts={e.attempts}  "
@@ -408,7 +409,8 @@ def webhooks_list(
 
     lines = _with_db(main)
     if not lines:
-        typer.echo(f"No {status + ' ' if status else ''}webhook events in {database_shown(_settings())}.")
+        which = f"{status.value} " if status else ""
+        typer.echo(f"No {which}webhook events in {database_shown(_settings())}.")
     for line in lines:
         typer.echo(line)
 
@@ -454,7 +456,10 @@ def webhooks_replay(event_ids: Annotated[list[int], typer.Argument(min=1, max=MA
     async def main(sessionmaker: Sessionmaker) -> None:
         async with unit_of_work(sessionmaker) as session:
             for event_id in event_ids:
-                await webhooks.replay_event(session, event_id, workspace_id=None)
+                try:
+                    await webhooks.replay_event(session, event_id, workspace_id=None)
+                except NotFound as exc:  # the whole command is one transaction: none was queued
+                    raise NotFound(f"webhook event {event_id} not found; no event was queued") from exc
 
     _with_db(main)
     typer.echo(f"queued {len(event_ids)} event(s) for processing")
