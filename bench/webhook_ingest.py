@@ -57,8 +57,9 @@ SQLite file, a freshly created PostgreSQL database) gets the same phases, fed th
    preloaded backlog sized to outlast the run (churning). Ack time is "flat" when the rate is sustained
    and p50 and p99 stay within +50% (or +5 ms) of the quiet run. That is judged on machines with at least
    CORES_FOR_A_FLAT_CHURN cores; on fewer the worker takes the core the server's receipt child, wrk and
-   PostgreSQL need, and the run is judged against the ack goals alone (rate sustained, p99 <= 50 ms),
-   with its rise over quiet reported (decision 48).
+   PostgreSQL need, so the run measures how a saturated CPU is shared: it is reported (INFO), with its
+   rise over quiet and the rate served, not judged (decision 48). Whether acks wait for processing is
+   judged in 5b, where processing is stopped.
 5b. Stalled processing: the server restarts as shipped (in-process worker), and another connection holds
    a lock that every message write needs and receipts do not (SQLite: the main file's write lock, the
    receipts having a file of their own; PostgreSQL: `LOCK TABLE messages IN EXCLUSIVE MODE`), for the
@@ -134,11 +135,11 @@ WABA_ID = "102290129340398"
 P99_GOAL_MS = 50.0
 PROCESSING_GOAL = 1000.0
 ACK_RATIO_GOAL = 0.5
-# Beside a busy `layanify worker`, ack time is judged flat only where the worker can have a core of its
-# own: the server, its receipt child, wrk, the worker and PostgreSQL each need one at the paced rate. On
-# fewer cores the run is judged bounded (the ack goals hold) and its rise over quiet is reported
-# (decision 48).
+# Beside a busy `layanify worker`, ack time is judged only where the worker can have a core of its own:
+# the server, its receipt child, wrk, the worker and PostgreSQL each need one at the paced rate. On fewer
+# cores the run measures how a saturated CPU is shared, and is reported, not judged (decision 48).
 CORES_FOR_A_FLAT_CHURN = 4
+VERDICT = {True: "PASS", False: "FAIL", None: "INFO"}  # None: reported, not judged on this machine
 PACED_GRACE_SECONDS = 2  # after a paced schedule ends, for the answers still in flight
 
 
@@ -1441,8 +1442,7 @@ def goals(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[st
             "goal": "<= 50 ms, rate sustained",
         },
         "ack_beside_a_busy_worker": {
-            "ok": (slow["ack_flat"] if own_core else churning["extra"]["sustained"])
-            and churning["latency_ms"]["p99"] <= P99_GOAL_MS,
+            "ok": slow["ack_flat"] and churning["latency_ms"]["p99"] <= P99_GOAL_MS if own_core else None,
             "value": f"p99 {churning['latency_ms']['p99']} ms churning vs {quiet['latency_ms']['p99']} quiet"
             f" ({churning['latency_ms']['p99'] / max(quiet['latency_ms']['p99'], 1e-6):.1f}x,"
             f" {'flat' if slow['ack_flat'] else 'not flat'}); churning served {churning['rps']:.0f} of"
@@ -1450,8 +1450,8 @@ def goals(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[st
             f" on {cores} cores",
             "goal": "within +50% (or +5 ms) of quiet, <= 50 ms, rate sustained"
             if own_core
-            else f"<= 50 ms, rate sustained; flatness judged on >= {CORES_FOR_A_FLAT_CHURN} cores"
-            " (the worker shares the server's here; decision 48)",
+            else f"reported; judged on >= {CORES_FOR_A_FLAT_CHURN} cores, the worker shares the server's here"
+            " (decision 48)",
         },
         "ack_flat_while_processing_stalled": {
             "ok": stalled_ok,
@@ -1615,7 +1615,7 @@ def print_summary(results: list[dict[str, Any]], baseline: dict[str, Any], evide
     for r in results:
         for name, goal in r["goals"].items():
             say(
-                f"  {r['database']:<9} {'PASS' if goal['ok'] else 'FAIL'}  {name:<36} {goal['value']}"
+                f"  {r['database']:<9} {VERDICT[goal['ok']]}  {name:<36} {goal['value']}"
                 f"  (goal {goal['goal']})"
             )
     say("\nIs wrk the bottleneck?")
