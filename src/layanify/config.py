@@ -238,7 +238,7 @@ class Settings(BaseSettings):
                 "(Meta only delivers webhooks over HTTPS; logins and tokens must not cross in clear text)"
             )
         if problems:
-            raise ConfigurationError("Refusing to start in production: " + "; ".join(problems))
+            raise ConfigurationError("Refusing to run in production: " + "; ".join(problems))
 
 
 def usable_cpus() -> int:

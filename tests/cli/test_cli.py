@@ -167,6 +167,19 @@ async def test_replaying_a_missing_event_names_it_and_queues_none(
     assert pending.startswith("No pending webhook events")
 
 
+async def test_a_cli_command_in_production_without_its_secrets_refuses_to_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAYANIFY_ENV", "production")
+    monkeypatch.delenv("WHATSAPP_APP_SECRET", raising=False)
+    get_settings.cache_clear()
+    code, out, err = await invoke("webhooks", "list")
+    assert code == 2
+    assert out == ""
+    assert err.startswith("Refusing to run in production: ")
+    assert "WHATSAPP_APP_SECRET must be set" in err
+
+
 def test_the_database_is_shown_without_its_password() -> None:
     settings = get_settings().model_copy(
         update={"database_url": "postgresql+asyncpg://layanify:kopi-rahasia@db.internal:5432/layanify"}

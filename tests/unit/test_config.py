@@ -247,7 +247,7 @@ def test_production_lists_every_problem_at_once() -> None:
         s.check_production()
 
     message = str(caught.value)
-    assert message.startswith("Refusing to start in production: ")
+    assert message.startswith("Refusing to run in production: ")
     for name in (
         "LAYANIFY_SECRET_KEY",
         "LAYANIFY_ENCRYPTION_KEYS",
