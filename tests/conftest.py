@@ -24,7 +24,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import event, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from layanify.accounts import security
@@ -317,6 +317,23 @@ class WebhookPoster:
 def webhook(client: httpx.AsyncClient, sessionmaker: Sessionmaker, settings: Settings) -> WebhookPoster:
     """Post signed webhooks and process them."""
     return WebhookPoster(client, sessionmaker, settings)
+
+
+class RecordingLog:
+    """Stands in for a module's structlog logger: keeps each call's level and event."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda event, *_, **__: self.calls.append((level, event))
+
+
+def database_locked() -> Exception:
+    """What SQLAlchemy raises when SQLite's write lock outlasts the busy timeout (SQLITE_BUSY)."""
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = 5
+    return OperationalError("BEGIN IMMEDIATE", None, busy)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -22,10 +22,11 @@ from layanify.db.session import Sessionmaker, unit_of_work
 from layanify.media.models import MediaFile
 from layanify.media.storage import LocalStorage
 from layanify.messaging.models import Message, MessageStatusEvent
+from layanify.privacy import retention
 from layanify.privacy.retention import Purge
 from layanify.webhooks.models import WebhookEvent
 from tests import factories
-from tests.conftest import Tenant, WebhookPoster
+from tests.conftest import RecordingLog, Tenant, WebhookPoster, database_locked
 from tests.privacy.conftest import BUDI, SITI, store_file
 
 OLD = datetime(2025, 10, 1, 9, 0, tzinfo=UTC)
@@ -186,3 +187,36 @@ async def test_the_cli_purges_every_workspace(
     assert result.exit_code == 0, result.output
     assert f"workspace {tenant.workspace_id}: 1 messages, 0 media, 0 webhook events" in result.stdout
     assert await count(sessionmaker, Message) == 0
+
+
+@pytest.mark.parametrize(("failure", "level"), [("busy", "warning"), ("bug", "exception")])
+async def test_a_workspace_whose_purge_fails_is_logged_by_kind_and_the_others_are_purged(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    sessionmaker: Sessionmaker,
+    media_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+    level: str,
+) -> None:
+    """A database locked past the busy timeout is one warning line (the next run tries again); a bug is
+    logged with its traceback. Either way the other workspaces are purged."""
+    for owner in (tenant, other_tenant):
+        assert (await put_policy(client, owner, messages_days=30)).status_code == 200
+    purge = Purge(sessionmaker, LocalStorage(media_dir))
+    purge_one = purge.workspace
+
+    async def failing_for_ours(workspace_id: int, *, now: datetime | None = None) -> dict[str, int]:
+        if workspace_id == tenant.workspace_id:
+            raise database_locked() if failure == "busy" else KeyError("bug")
+        return await purge_one(workspace_id, now=now)
+
+    recorded = RecordingLog()
+    monkeypatch.setattr(retention, "log", recorded)
+    monkeypatch.setattr(purge, "workspace", failing_for_ours)
+    results = await purge.all_workspaces()
+
+    assert list(results) == [other_tenant.workspace_id]
+    assert ("exception" if level == "warning" else "warning", "retention_purge_failed") not in recorded.calls
+    assert recorded.calls.count((level, "retention_purge_failed")) == 1

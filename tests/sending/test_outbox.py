@@ -8,13 +8,20 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
+from layanify.config import Settings
+from layanify.crypto.keyring import Keyring
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, unit_of_work
+from layanify.messaging import tasks
 from layanify.messaging.models import Message
+from layanify.messaging.tasks import OutboxWorker
+from layanify.ratelimit import SendPacer, parse_rate, storage_for
 from layanify.simulator import Simulator
+from layanify.whatsapp.client import GraphClient
 from tests import factories
-from tests.conftest import Tenant
+from tests.conftest import RecordingLog, Tenant, database_locked
 from tests.sending.conftest import TOKEN, eventually
 
 BUDI = "6281234567890"
@@ -339,3 +346,39 @@ async def test_every_type_is_accepted_by_the_simulator(
         "interactive",
         "reaction",
     }
+
+
+@pytest.mark.parametrize(("failure", "level"), [("busy", "warning"), ("bug", "exception")])
+async def test_a_failed_pass_over_crashed_workers_claims_is_logged_by_kind_and_sending_goes_on(
+    settings: Settings, sessionmaker: Sessionmaker, monkeypatch: pytest.MonkeyPatch, failure: str, level: str
+) -> None:
+    """A database locked past the busy timeout is one warning line (the worker tries again by itself);
+    a bug is logged with its traceback. Either way the worker goes on to claim what is queued."""
+
+    async def failing(*_: Any, **__: Any) -> int:
+        raise database_locked() if failure == "busy" else KeyError("bug")
+
+    stop = asyncio.Event()
+    claims = 0
+
+    async def claim() -> int:
+        nonlocal claims
+        claims += 1
+        stop.set()
+        return 0
+
+    worker = OutboxWorker(
+        sessionmaker,
+        settings,
+        Keyring.from_setting(settings.encryption_keys.get_secret_value()),
+        GraphClient(base_url="http://127.0.0.1:9", version="v23.0"),
+        SendPacer(storage_for(None), recipient_rate=parse_rate("10 per minute")),
+    )
+    recorded = RecordingLog()
+    monkeypatch.setattr(tasks, "log", recorded)
+    monkeypatch.setattr(tasks.repository, "release_expired_claims", failing)
+    monkeypatch.setattr(worker, "claim_and_dispatch", claim)
+    await asyncio.wait_for(worker.run(stop), 5)
+    assert claims == 1  # it went on after the failed pass
+    failures = [call for call in recorded.calls if call[1] == "outbox_release_failed"]
+    assert failures == [(level, "outbox_release_failed")]

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy import text as sql
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from layanify.config import Settings
@@ -27,7 +26,7 @@ from layanify.webhooks import batch, service, tasks
 from layanify.webhooks.models import WebhookEvent
 from layanify.webhooks.tasks import WebhookWorker
 from tests import factories
-from tests.conftest import Tenant, WebhookPoster, statements
+from tests.conftest import RecordingLog, Tenant, WebhookPoster, database_locked, statements
 
 
 async def events(client: httpx.AsyncClient, tenant: Tenant) -> list[dict[str, object]]:
@@ -388,16 +387,6 @@ async def test_processing_held_up_by_a_lock_keeps_acknowledging_and_resumes_with
     assert await message_count(sessionmaker) == 3
 
 
-class RecordingLog:
-    """Stands in for a module's structlog logger: keeps each call's level and event."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def __getattr__(self, level: str) -> Any:
-        return lambda event, *_, **__: self.calls.append((level, event))
-
-
 @pytest.mark.parametrize(("failure", "level"), [("busy", "warning"), ("bug", "exception")])
 async def test_a_failed_batch_is_logged_by_kind_and_the_worker_goes_on(
     settings: Settings,
@@ -408,9 +397,7 @@ async def test_a_failed_batch_is_logged_by_kind_and_the_worker_goes_on(
 ) -> None:
     """A database locked past the busy timeout is one warning line (the worker tries again by itself);
     a bug is logged with its traceback (`exception`). Either way the worker keeps running."""
-    busy = sqlite3.OperationalError("database is locked")
-    busy.sqlite_errorcode = 5
-    error = OperationalError("BEGIN IMMEDIATE", None, busy) if failure == "busy" else KeyError("bug")
+    error = database_locked() if failure == "busy" else KeyError("bug")
     worker = WebhookWorker(sessionmaker, settings)
     passes = 0
     stop = asyncio.Event()

@@ -195,9 +195,9 @@ class MediaDownloader:
                     mime_type=stored.mime_type,
                     media_url=content_url(file.id),
                 )
-        except Exception:
+        except Exception as exc:
             # The lease runs out and the next attempt writes the same key again: nothing is orphaned.
-            log.exception("media_record_failed", media_id=file.id)
+            log_failure(log, "media_record_failed", exc, media_id=file.id)
             return
         log.info("media_stored", media_id=file.id, size=stored.size)
 

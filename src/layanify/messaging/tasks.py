@@ -317,8 +317,8 @@ class OutboxWorker:
                 await asyncio.sleep(0.05)
             try:
                 await self.flush_results()
-            except Exception:
-                log.exception("outbox_record_failed", worker=self._name)
+            except Exception as exc:
+                log_failure(log, "outbox_record_failed", exc, worker=self._name)
                 await asyncio.sleep(1.0)
                 self._results_ready.set()
             if stop.is_set() and not self._in_flight:
@@ -366,8 +366,8 @@ class OutboxWorker:
         try:
             async with self._gate.turn(), unit_of_work(self._sessionmaker) as session:
                 released = await repository.release_expired_claims(session, before=before, now=now)
-        except Exception:
-            log.exception("outbox_release_failed", worker=self._name)
+        except Exception as exc:
+            log_failure(log, "outbox_release_failed", exc, worker=self._name)
             return
         if released:
             log.warning("outbox_claims_released", count=released, worker=self._name)

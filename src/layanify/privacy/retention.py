@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from layanify.audit import service as audit
 from layanify.db.base import utcnow
 from layanify.db.session import Sessionmaker, WriteGate, unit_of_work
+from layanify.errors import log_failure
 from layanify.media.storage import Storage
 from layanify.observability import get_logger
 from layanify.privacy import repository
@@ -63,8 +64,8 @@ class Purge:
         for workspace_id in workspace_ids:
             try:
                 results[workspace_id] = await self.workspace(workspace_id, now=now)
-            except Exception:
-                log.exception("retention_purge_failed", workspace_id=workspace_id)
+            except Exception as exc:
+                log_failure(log, "retention_purge_failed", exc, workspace_id=workspace_id)
         return results
 
     async def workspace(self, workspace_id: int, *, now: datetime | None = None) -> dict[str, int]:
